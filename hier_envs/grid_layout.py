@@ -1,0 +1,248 @@
+"""Grid pinpad layouts: geometry, solvable sampling and the transition table.
+
+Shared by :mod:`hier_envs.grid` and :mod:`hier_envs.grid_vector` so that both draw the same
+layout from the same random stream (SPEC B2.1: a batched run and N single envs with the same
+seeds agree exactly).
+
+Cells are numbered row-major, ``cell = row * grid_size + col``. Actions are
+``0 = up (row - 1), 1 = right (col + 1), 2 = down (row + 1), 3 = left (col - 1)``; a move off
+the grid or into a wall is a no-op (SPEC A§2.1).
+
+Solvability (SPEC A§2.1 INFERRED, B2 binding): a layout is accepted only if the *free* cells
+(neither wall nor colour) form one 4-connected region and every colour cell touches it. Then
+every colour can be reached from every cell without crossing another colour, so every task
+over these colours is solvable, and every non-wall cell is reachable. Rejected candidates are
+redrawn from the same stream. The check runs on bitmasks (row stride ``grid_size + 1``, so
+horizontal shifts cannot wrap) and is written once for Python ints (single env, any size) and
+numpy ``uint64`` arrays (batched env, ``grid_size <= 7``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left")
+"""Action ids 0..3, one per cardinal direction (SPEC A§2.1)."""
+
+ACTION_DELTAS: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1))
+"""(row, col) displacement of each action."""
+
+MAX_BATCHED_GRID_SIZE = 7
+"""Largest grid whose bitmask (stride G + 1) fits in a uint64 word for the batched check."""
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Where the walls, the colours and the agent's start are, as (row, col) cells.
+
+    ``colors[k]`` is the cell of colour ``k``. Walls are kept sorted row-major so that wall
+    plane ``i`` of the observation is the ``i``-th wall in reading order.
+    """
+
+    grid_size: int
+    walls: tuple[tuple[int, int], ...]
+    colors: tuple[tuple[int, int], ...]
+    agent: tuple[int, int]
+
+    def wall_cells(self) -> list[int]:
+        return [r * self.grid_size + c for r, c in self.walls]
+
+    def color_cells(self) -> list[int]:
+        return [r * self.grid_size + c for r, c in self.colors]
+
+    def agent_cell(self) -> int:
+        return self.agent[0] * self.grid_size + self.agent[1]
+
+
+def base_transitions(grid_size: int) -> np.ndarray:
+    """``(cells, 4)`` table of the cell reached by each action on an empty grid."""
+    rows, cols = np.divmod(np.arange(grid_size * grid_size), grid_size)
+    table = np.empty((grid_size * grid_size, 4), dtype=np.int64)
+    for action, (d_row, d_col) in enumerate(ACTION_DELTAS):
+        new_rows, new_cols = rows + d_row, cols + d_col
+        inside = (new_rows >= 0) & (new_rows < grid_size) & (new_cols >= 0) & (new_cols < grid_size)
+        table[:, action] = np.where(inside, new_rows * grid_size + new_cols, rows * grid_size + cols)
+    return table
+
+
+def transitions_with_walls(base: np.ndarray, is_wall: np.ndarray) -> np.ndarray:
+    """Apply walls to the base table: moving into a wall is a no-op.
+
+    ``base`` is ``(cells, 4)``; ``is_wall`` is ``(cells,)`` or ``(batch, cells)``; the result has
+    the matching leading batch axis.
+    """
+    cells = np.arange(base.shape[0])[:, None]
+    if is_wall.ndim == 1:
+        return np.where(is_wall[base], cells, base)
+    blocked = np.take_along_axis(is_wall, base.reshape(1, -1), axis=1).reshape(-1, *base.shape)
+    return np.where(blocked, cells[None], base[None])
+
+
+def _bit_positions(grid_size: int) -> np.ndarray:
+    """Bit index of every cell in a mask with row stride ``grid_size + 1``."""
+    rows, cols = np.divmod(np.arange(grid_size * grid_size), grid_size)
+    return rows * (grid_size + 1) + cols
+
+
+def _dilate(mask: Any, stride: int) -> Any:
+    return mask | (mask << 1) | (mask >> 1) | (mask << stride) | (mask >> stride)
+
+
+def layout_is_solvable(free_mask: Any, color_mask: Any, stride: int) -> Any:
+    """Bitmask solvability check; works elementwise on Python ints or ``uint64`` arrays.
+
+    Flood-fills the free region from its lowest cell and requires that it covers every free
+    cell and touches every colour cell.
+    """
+    reach = free_mask & (~free_mask + 1)  # lowest set bit
+    while True:
+        grown = _dilate(reach, stride) & free_mask
+        if np.all(grown == reach):
+            break
+        reach = grown
+    touched = _dilate(reach, stride)
+    return (reach == free_mask) & ((color_mask & ~touched) == 0)
+
+
+@dataclass(frozen=True)
+class LayoutSampler:
+    """Draws solvable layouts from a generator; one draw per candidate (SPEC B2.1).
+
+    Each candidate is ``rng.permutation(cells)``: the first ``n_walls`` entries are walls, the
+    next ``n_colors`` the colours in colour order, the next one the agent's start.
+    """
+
+    grid_size: int
+    n_colors: int
+    n_walls: int
+
+    def __post_init__(self) -> None:
+        cells = self.grid_size * self.grid_size
+        needed = self.n_walls + self.n_colors + 1
+        if needed > cells:
+            raise ValueError(
+                f"{self.n_walls} walls + {self.n_colors} colours + the agent need {needed} cells, "
+                f"but a {self.grid_size}x{self.grid_size} grid has only {cells}"
+            )
+        stride = self.grid_size + 1
+        object.__setattr__(self, "_stride", stride)
+        bits = _bit_positions(self.grid_size)
+        object.__setattr__(self, "_bits_py", [1 << int(b) for b in bits])
+        if self.grid_size <= MAX_BATCHED_GRID_SIZE:
+            object.__setattr__(self, "_bits_u64", np.left_shift(np.uint64(1), bits.astype(np.uint64)))
+        object.__setattr__(self, "_all_cells_py", sum(self._bits_py))
+
+    @property
+    def n_cells(self) -> int:
+        return self.grid_size * self.grid_size
+
+    def draw_candidate(self, rng: np.random.Generator) -> np.ndarray:
+        """One candidate placement: ``(n_walls + n_colors + 1,)`` distinct cell ids."""
+        return rng.permutation(self.n_cells)[: self.n_walls + self.n_colors + 1]
+
+    def candidate_ok(self, placement: np.ndarray) -> bool:
+        """Solvability of one candidate, with Python-int bitmasks (any grid size)."""
+        bits = self._bits_py
+        walls = 0
+        for cell in placement[: self.n_walls]:
+            walls |= bits[cell]
+        colors = 0
+        for cell in placement[self.n_walls : self.n_walls + self.n_colors]:
+            colors |= bits[cell]
+        free = self._all_cells_py & ~walls & ~colors
+        return bool(layout_is_solvable(free, colors, self._stride))
+
+    def candidates_ok(self, placements: np.ndarray) -> np.ndarray:
+        """Solvability of ``(batch, k)`` candidates at once, with ``uint64`` bitmasks."""
+        if self.grid_size > MAX_BATCHED_GRID_SIZE:
+            raise ValueError(
+                f"the batched check supports grid_size <= {MAX_BATCHED_GRID_SIZE}, got {self.grid_size}"
+            )
+        bits = self._bits_u64[placements]  # (batch, k)
+        walls = np.bitwise_or.reduce(bits[:, : self.n_walls], axis=1)
+        colors = np.bitwise_or.reduce(bits[:, self.n_walls : self.n_walls + self.n_colors], axis=1)
+        everything = np.bitwise_or.reduce(self._bits_u64)
+        free = everything & ~walls & ~colors
+        return layout_is_solvable(free, colors, self._stride)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """Draw candidates until one is solvable; returns the accepted placement."""
+        while True:
+            placement = self.draw_candidate(rng)
+            if self.candidate_ok(placement):
+                return placement
+
+    def sample_many(self, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+        """One accepted placement per generator, consuming each stream exactly as :meth:`sample`."""
+        placements = np.stack([self.draw_candidate(rng) for rng in rngs])
+        pending = np.flatnonzero(~self.candidates_ok(placements))
+        while pending.size:
+            placements[pending] = np.stack([self.draw_candidate(rngs[i]) for i in pending])
+            pending = pending[~self.candidates_ok(placements[pending])]
+        return placements
+
+    def to_layout(self, placement: np.ndarray) -> GridLayout:
+        size = self.grid_size
+        walls = sorted(int(c) for c in placement[: self.n_walls])
+        colors = [int(c) for c in placement[self.n_walls : self.n_walls + self.n_colors]]
+        agent = int(placement[self.n_walls + self.n_colors])
+        return GridLayout(
+            grid_size=size,
+            walls=tuple(divmod(c, size) for c in walls),
+            colors=tuple(divmod(c, size) for c in colors),
+            agent=divmod(agent, size),
+        )
+
+    def validate_layout(self, layout: object) -> GridLayout:
+        """Check a user-pinned layout (``reset(options={"layout": ...})``) and return it.
+
+        Accepts a :class:`GridLayout` or a mapping with ``walls``, ``colors`` and ``agent`` given
+        as (row, col) pairs. Raises ``ValueError`` naming the bad value.
+        """
+        if isinstance(layout, GridLayout):
+            fields = {"walls": layout.walls, "colors": layout.colors, "agent": layout.agent}
+            if layout.grid_size != self.grid_size:
+                raise ValueError(f"layout grid_size {layout.grid_size} != env grid_size {self.grid_size}")
+        elif isinstance(layout, dict):
+            missing = {"walls", "colors", "agent"} - set(layout)
+            if missing:
+                raise ValueError(f"layout is missing {sorted(missing)}; got keys {sorted(layout)}")
+            fields = layout
+        else:
+            raise TypeError(f"layout must be a GridLayout or a dict, got {layout!r}")
+
+        def cell(value: object, what: str) -> tuple[int, int]:
+            if (
+                not isinstance(value, (tuple, list, np.ndarray))
+                or len(value) != 2
+                or not all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
+            ):
+                raise ValueError(f"{what} must be a (row, col) pair of ints, got {value!r}")
+            row, col = int(value[0]), int(value[1])
+            if not (0 <= row < self.grid_size and 0 <= col < self.grid_size):
+                raise ValueError(f"{what} {value!r} is outside the {self.grid_size}x{self.grid_size} grid")
+            return row, col
+
+        walls = [cell(w, f"wall {i}") for i, w in enumerate(fields["walls"])]
+        colors = [cell(c, f"colour {i}") for i, c in enumerate(fields["colors"])]
+        agent = cell(fields["agent"], "agent")
+        if len(walls) != self.n_walls:
+            raise ValueError(f"layout has {len(walls)} walls, the env expects {self.n_walls}")
+        if len(colors) != self.n_colors:
+            raise ValueError(f"layout has {len(colors)} colours, the env expects {self.n_colors}")
+        occupied = walls + colors + [agent]
+        if len(set(occupied)) != len(occupied):
+            raise ValueError(f"layout cells overlap: walls {walls}, colours {colors}, agent {agent}")
+        size = self.grid_size
+        placement = np.array([r * size + c for r, c in walls + colors + [agent]])
+        if not self.candidate_ok(placement):
+            raise ValueError(
+                f"layout is not solvable: free cells must be connected and touch every colour "
+                f"(walls {walls}, colours {colors})"
+            )
+        return GridLayout(size, tuple(sorted(walls)), tuple(colors), agent)

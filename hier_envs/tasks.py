@@ -1,0 +1,128 @@
+"""Pinpad tasks: the paper's task tables, subgoal definitions, validation and progress rules.
+
+This module is data plus small pure functions, so the pinpad rules exist once and are
+shared by the grid env, the batched grid env and the ant env (SPEC A§2, B2.1).
+
+A *task* is a sequence of colour ids to visit in order. A colour counts as visited when
+the agent enters its cell from another cell; entering any colour other than the next one
+ends the episode as a failure (SPEC A§2.1 "Episode end").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+
+def _parse(rows: str) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(c) for c in row.split("-")) for row in rows.split())
+
+
+GRID_PRETRAIN_TASKS: tuple[tuple[int, ...], ...] = _parse(
+    """
+    0-1-4-5-0-1  0-1-4-5-2-3  0-1-6-7-2-3  2-3-0-1-4-5
+    2-3-6-7-2-3  2-3-6-7-4-5  4-5-0-1-4-5  4-5-0-1-6-7
+    4-5-2-3-6-7  6-7-2-3-0-1  6-7-2-3-6-7  6-7-4-5-0-1
+    0-1-6-7-4-5  2-3-0-1-6-7  4-5-2-3-0-1  6-7-4-5-2-3
+    """
+)
+"""The 16 gridworld pretraining tasks, verbatim from Table A1 (SPEC A§2.1)."""
+
+GRID_POSTTRAIN_TASK: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3)
+"""The gridworld post-training (RL) task A-B-C-D-A-B (SPEC A§2.1)."""
+
+GRID_SUBGOAL_NAMES: tuple[str, ...] = ("A", "B", "C", "D")
+"""Grid abstract actions: subgoal k is the colour pair (2k, 2k+1) (SPEC A§2.1)."""
+
+ANT_PRETRAIN_TASKS: tuple[tuple[int, ...], ...] = _parse(
+    """
+    0-3-2  1-0-3  2-1-0  3-2-1  0-2-0  0-2-1  0-3-1  1-0-2
+    1-3-1  1-3-2  2-0-2  2-0-3  2-1-3  3-1-0  3-1-3  3-2-0
+    """
+)
+"""The 16 ant pretraining tasks, verbatim from Table A2 (SPEC A§2.2)."""
+
+ANT_POSTTRAIN_TASK: tuple[int, ...] = (0, 1, 2, 3)
+"""The ant post-training task (SPEC A§2.2)."""
+
+
+def grid_subgoal(color: int) -> int:
+    """Ground-truth grid abstract action pursued while heading for ``color`` (pairs 0-1, 2-3, ...)."""
+    return color // 2
+
+
+def validate_task(task: object, n_colors: int) -> tuple[int, ...]:
+    """Return ``task`` as a tuple of ints, or raise naming the bad value (SPEC B2.1).
+
+    A valid task is a non-empty sequence of integer colour ids in ``[0, n_colors)`` with no
+    colour twice in a row (a colour counts only when entered from another cell, so a repeat
+    could never be completed).
+    """
+    if isinstance(task, np.ndarray) and task.ndim == 1:
+        task = task.tolist()
+    if isinstance(task, (str, bytes)) or not isinstance(task, Sequence):
+        raise TypeError(f"task must be a sequence of colour ids, got {task!r}")
+    if len(task) == 0:
+        raise ValueError(f"task must name at least one colour, got an empty task {task!r}")
+    colors: list[int] = []
+    for position, color in enumerate(task):
+        if isinstance(color, bool) or not isinstance(color, Integral):
+            raise ValueError(f"task entry {position} is {color!r}, not an integer colour id (task {task!r})")
+        color = int(color)
+        if not 0 <= color < n_colors:
+            raise ValueError(
+                f"task entry {position} is colour {color}, which does not exist: colours are 0..{n_colors - 1} "
+                f"(task {tuple(task)!r})"
+            )
+        if colors and colors[-1] == color:
+            raise ValueError(
+                f"task {tuple(task)!r} names colour {color} twice in a row at entry {position}; "
+                "a colour counts only when entered from another cell"
+            )
+        colors.append(color)
+    return tuple(colors)
+
+
+def validate_tasks(tasks: object, n_colors: int) -> tuple[tuple[int, ...], ...]:
+    """Validate a non-empty collection of tasks (the ``tasks=`` keyword)."""
+    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or len(tasks) == 0:
+        raise ValueError(f"tasks must be a non-empty sequence of tasks, got {tasks!r}")
+    return tuple(validate_task(t, n_colors) for t in tasks)
+
+
+@dataclass
+class TaskProgress:
+    """Progress along one task: the single place where visit rules are decided (SPEC A§2.1).
+
+    ``colors_visited`` counts correctly visited colours; the episode succeeds when it reaches
+    ``len(task)`` and fails on entering any other colour.
+    """
+
+    task: tuple[int, ...]
+    colors_visited: int = 0
+    failed: bool = False
+
+    @property
+    def success(self) -> bool:
+        return self.colors_visited == len(self.task)
+
+    @property
+    def done(self) -> bool:
+        return self.failed or self.success
+
+    @property
+    def next_color(self) -> int | None:
+        return None if self.done else self.task[self.colors_visited]
+
+    def enter(self, color: int) -> bool:
+        """Record entering ``color`` from another cell; returns True if it was the right one."""
+        if self.done:
+            raise RuntimeError("enter() called on a finished task")
+        if color == self.task[self.colors_visited]:
+            self.colors_visited += 1
+            return True
+        self.failed = True
+        return False
