@@ -1,0 +1,30 @@
+"""Experts that generate the behaviour datasets (SPEC A§2.3, B3).
+
+- :class:`GridExpert`: exact shortest-path policy for the gridworld pinpad with ε-noise
+  (:mod:`hier_envs.experts.grid_expert`).
+
+Names are imported lazily (PEP 562) so that ``python -m hier_envs.experts.grid_expert`` runs
+its module once, without runpy's double-import warning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["GridExpert", "LayoutPlan", "evaluate_grid_expert"]
+
+_LAZY = {name: "hier_envs.experts.grid_expert" for name in __all__}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

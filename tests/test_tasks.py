@@ -1,0 +1,78 @@
+"""Task tables and validation (SPEC A§2.1, A§2.2, B2.1, §9.2 item 12)."""
+
+import numpy as np
+import pytest
+
+from hier_envs.tasks import (
+    ANT_POSTTRAIN_TASK,
+    ANT_PRETRAIN_TASKS,
+    GRID_POSTTRAIN_TASK,
+    GRID_PRETRAIN_TASKS,
+    TaskProgress,
+    grid_subgoal,
+    validate_task,
+)
+
+
+def test_table_a1_verbatim():
+    assert len(GRID_PRETRAIN_TASKS) == 16
+    assert GRID_PRETRAIN_TASKS[0] == (0, 1, 4, 5, 0, 1)
+    assert GRID_PRETRAIN_TASKS[-1] == (6, 7, 4, 5, 2, 3)
+    assert all(len(task) == 6 for task in GRID_PRETRAIN_TASKS)
+    assert len(set(GRID_PRETRAIN_TASKS)) == 16
+    assert GRID_POSTTRAIN_TASK == (0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3)
+
+
+def test_posttraining_transitions_are_novel():
+    """SPEC A§2.1: A→B, B→C, C→D, D→A never occur in pretraining."""
+    seen = set()
+    for task in GRID_PRETRAIN_TASKS:
+        subgoals = [grid_subgoal(c) for c in task[::2]]
+        seen.update(zip(subgoals, subgoals[1:]))
+        assert all(task[i] + 1 == task[i + 1] and task[i] % 2 == 0 for i in range(0, 6, 2))
+    post = [grid_subgoal(c) for c in GRID_POSTTRAIN_TASK[::2]]
+    assert not seen & set(zip(post, post[1:]))
+
+
+def test_table_a2_verbatim():
+    assert len(ANT_PRETRAIN_TASKS) == 16
+    assert ANT_PRETRAIN_TASKS[0] == (0, 3, 2)
+    assert ANT_PRETRAIN_TASKS[-1] == (3, 2, 0)
+    assert ANT_POSTTRAIN_TASK == (0, 1, 2, 3)
+    transitions = {pair for task in ANT_PRETRAIN_TASKS for pair in zip(task, task[1:])}
+    assert not transitions & {(0, 1), (1, 2), (2, 3), (3, 0)}
+
+
+@pytest.mark.parametrize(
+    "task, error, fragment",
+    [
+        ([0, 9], ValueError, "colour 9"),
+        ([], ValueError, "empty"),
+        ([0, 1.5], ValueError, "1.5"),
+        ([0, "1"], ValueError, "'1'"),
+        ([0, True], ValueError, "True"),
+        ([2, 2], ValueError, "twice"),
+        ([-1], ValueError, "-1"),
+        ("01", TypeError, "'01'"),
+        (5, TypeError, "5"),
+    ],
+)
+def test_validate_task_rejects(task, error, fragment):
+    with pytest.raises(error, match=fragment):
+        validate_task(task, 8)
+
+
+def test_validate_task_accepts_numpy():
+    assert validate_task(np.array([0, 1, 2]), 8) == (0, 1, 2)
+    assert validate_task((np.int64(3), 4), 8) == (3, 4)
+
+
+def test_progress_rules():
+    progress = TaskProgress((0, 1, 0))
+    assert progress.next_color == 0
+    assert progress.enter(0) and progress.next_color == 1
+    assert progress.enter(1) and not progress.success
+    assert progress.enter(0) and progress.success and progress.next_color is None
+    failing = TaskProgress((0, 1))
+    assert not failing.enter(1)
+    assert failing.failed and failing.done and not failing.success
