@@ -1,0 +1,85 @@
+"""Residual-stream controllers and freezing the base model (SPEC A§4.2, A§5.1 items 6-7, §9.2).
+
+A linear residual-stream controller rewrites the activation at the controlled layer as
+``e <- e + U e`` (SPEC A§4.2 Eq. 1, A§5.1 item 7). Two parameterisations of ``U`` are used:
+
+- grid: low rank, ``U = A Bᵀ`` with ``A, B`` of shape ``(W, r)``, r = 16 (Tables A7, A9);
+- ant: full linear, ``U`` of shape ``(W, W)`` (Tables A8, A10).
+
+``U e`` is a matrix-vector product. The low-rank form is evaluated as ``A (Bᵀ e)`` and never
+builds a ``W × W`` matrix; a per-dimension gain ``e ⊙ rowsum(U)`` is *wrong* (SPEC §9.2 item 1).
+
+Shape key:
+    ...  any leading batch dimensions (broadcast between arguments)
+    W    residual width n_e
+    r    controller rank
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["freeze", "full_linear_control", "low_rank_control"]
+
+
+def _check_width(name: str, matrix: Tensor, residual: Tensor) -> None:
+    if matrix.dim() < 2:
+        raise ValueError(f"{name} must have at least 2 dims (..., W, *), got shape {tuple(matrix.shape)}")
+    if matrix.shape[-2] != residual.shape[-1]:
+        raise ValueError(
+            f"{name} has shape {tuple(matrix.shape)}; its second-to-last dim must equal the "
+            f"residual width {residual.shape[-1]}"
+        )
+
+
+def low_rank_control(residual: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Low-rank linear controller ``e + A (Bᵀ e)`` (SPEC A§5.1 items 6-7, §9.2 item 1).
+
+    Args:
+        residual: ``e``, shape ``(..., W)``.
+        a: ``A``, shape ``(..., W, r)``; leading dims broadcast against ``residual``'s.
+        b: ``B``, shape ``(..., W, r)``.
+
+    Returns:
+        The controlled residual ``e + A Bᵀ e``, shape ``(..., W)``. Cost O(W r), no ``W × W``
+        matrix is formed.
+    """
+    _check_width("a", a, residual)
+    _check_width("b", b, residual)
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"a and b must have the same rank, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    coefficients = torch.matmul(b.transpose(-1, -2), residual.unsqueeze(-1))  # (..., r, 1)
+    update = torch.matmul(a, coefficients).squeeze(-1)  # (..., W)
+    return residual + update  # (..., W)
+
+
+def full_linear_control(residual: Tensor, u: Tensor) -> Tensor:
+    """Full linear controller ``e + U e`` (SPEC A§4.2 Eq. 1; ant Tables A8/A10).
+
+    Args:
+        residual: ``e``, shape ``(..., W)``.
+        u: ``U``, shape ``(..., W, W)``; leading dims broadcast against ``residual``'s.
+
+    Returns:
+        ``e + U e``, shape ``(..., W)``.
+    """
+    _check_width("u", u, residual)
+    if u.shape[-1] != residual.shape[-1]:
+        raise ValueError(f"u must be square (..., W, W) with W={residual.shape[-1]}, got {tuple(u.shape)}")
+    return residual + torch.matmul(u, residual.unsqueeze(-1)).squeeze(-1)  # (..., W)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Freeze a module for use as a fixed part of the environment (SPEC §9.2 item 7).
+
+    Puts it in eval mode (no dropout) and sets ``requires_grad_(False)`` on every parameter, so
+    an optimiser built from ``filter(lambda p: p.requires_grad, ...)`` never holds it. Note that
+    a later ``.train()`` on a parent module would switch it back to training mode; call
+    ``freeze`` again after such calls. Returns the same module for chaining.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"freeze expects an nn.Module, got {type(model).__name__}")
+    model.eval()
+    model.requires_grad_(False)
+    return model

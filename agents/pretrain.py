@@ -1,0 +1,305 @@
+"""Pretrain the grid base model on expert behaviour (SPEC A§3.1, A§3.2, B4).
+
+The loss is next-action NLL plus λ times next-observation NLL over whole episodes of
+observation tokens (no actions as inputs, SPEC §9.2 item 11). AdamW with a constant learning
+rate, as Table A4.
+
+A run directory holds::
+
+    run_dir/
+    ├── latest.pt            rolling checkpoint (model, optimiser, batch-sampler RNG, step) for resume
+    ├── snapshots/step_N.pt  frozen copies at ``snapshot_steps`` (probes per checkpoint, SPEC A§4.1)
+    ├── model.pt             the final model (kind "base_model")
+    └── metrics.csv          step, train and validation NLLs, accuracy, wall time
+
+Interrupting and re-running the same call resumes from ``latest.pt``; the final weights equal
+those of an uninterrupted run with the same seed (every random draw comes from generators
+whose states are checkpointed). A run directory made with another configuration is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from agents.checkpoints import (
+    CheckpointError,
+    generator_state,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+    set_generator_state,
+)
+from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer, TransformerConfig, sequence_loss
+from agents.training_utils import CsvLog, set_threads
+from hier_envs.datasets import EpisodeDataset
+
+BASE_MODEL_KIND = "base_model"
+METRIC_FIELDS = (
+    "step",
+    "train_loss",
+    "train_action_nll",
+    "train_obs_nll",
+    "train_action_accuracy",
+    "val_action_nll",
+    "val_obs_nll",
+    "val_action_accuracy",
+    "elapsed_s",
+)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Base-model pretraining hyperparameters (SPEC A§3.2 Table A4; presets SPEC B5)."""
+
+    model: TransformerConfig = field(default_factory=lambda: TRANSFORMER_PRESETS["default"])
+    """Model sizes."""
+    train_steps: int = 10_000
+    """Optimiser steps (paper: 256,000)."""
+    batch_size: int = 128
+    """Episodes per batch (paper: 1024)."""
+    learning_rate: float = 3e-4
+    """AdamW learning rate, constant (Table A4)."""
+    weight_decay: float = 0.03
+    """AdamW weight decay (Table A4)."""
+    obs_loss_weight: float = 0.01
+    """λ on the next-observation NLL (paper sweep {0, 0.01}; Fig. A2 says some helps)."""
+    val_fraction: float = 0.05
+    """Held-out fraction of episodes for validation NLL."""
+    eval_every: int = 250
+    """Steps between validation evaluations and metric rows."""
+    checkpoint_every: int = 250
+    """Steps between rolling checkpoints (latest.pt)."""
+    snapshot_steps: tuple[int, ...] = ()
+    """Steps at which a frozen copy is kept for probing over training (SPEC A§4.1)."""
+    seed: int = 0
+    """Seeds the model initialisation and the batch sampler."""
+    num_threads: int = 2
+    """torch intra-op threads (2 for sequence models on the 2-core machine)."""
+
+    def __post_init__(self) -> None:
+        for name in ("train_steps", "batch_size", "eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"PretrainConfig.{name} must be a positive int, got {value!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"PretrainConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or self.obs_loss_weight < 0:
+            raise ValueError(
+                f"learning_rate must be > 0 and weight_decay, obs_loss_weight >= 0; got "
+                f"{self.learning_rate}, {self.weight_decay}, {self.obs_loss_weight}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
+    "smoke": PretrainConfig(
+        model=TRANSFORMER_PRESETS["smoke"], train_steps=60, batch_size=16, eval_every=20, checkpoint_every=20,
+        snapshot_steps=(20, 60),
+    ),
+    "default": PretrainConfig(
+        model=TRANSFORMER_PRESETS["default"], train_steps=10_000, batch_size=128, eval_every=250, checkpoint_every=250,
+        snapshot_steps=(1000, 2500, 5000, 10_000),
+    ),
+    "paper": PretrainConfig(
+        model=TRANSFORMER_PRESETS["paper"], train_steps=256_000, batch_size=1024, eval_every=2000,
+        checkpoint_every=2000, snapshot_steps=(16_000, 32_000, 64_000, 128_000, 256_000),
+    ),
+}
+"""Named pretraining configurations (SPEC B5): ``paper`` is Table A4."""
+
+
+def batch_tensors(dataset: EpisodeDataset, indices: np.ndarray) -> dict[str, torch.Tensor]:
+    """Padded episode batch as tensors; padded actions are set to 0 and masked out."""
+    batch = dataset.padded_batch(indices)
+    mask = torch.from_numpy(batch["mask"])
+    return {
+        "observations": torch.from_numpy(batch["observations"]),
+        "next_observations": torch.from_numpy(batch["next_observations"]),
+        "actions": torch.from_numpy(np.maximum(batch["actions"], 0)),
+        "subgoals": torch.from_numpy(batch["subgoals"]),
+        "mask": mask,
+    }
+
+
+@torch.no_grad()
+def evaluate_nll(
+    model: CausalTransformer, dataset: EpisodeDataset, indices: np.ndarray, obs_loss_weight: float, chunk: int = 256
+) -> dict[str, float]:
+    """Validation NLLs and accuracy averaged over all valid timesteps of ``indices``."""
+    was_training = model.training
+    model.eval()
+    totals = {"action_nll": 0.0, "obs_nll": 0.0, "action_accuracy": 0.0}
+    n_total = 0
+    for start in range(0, len(indices), chunk):
+        batch = batch_tensors(dataset, indices[start : start + chunk])
+        losses = sequence_loss(
+            model(batch["observations"]), batch["actions"], batch["next_observations"], batch["mask"], obs_loss_weight
+        )
+        n_valid = int(batch["mask"].sum())
+        for key in totals:
+            totals[key] += float(losses[key]) * n_valid
+        n_total += n_valid
+    model.train(was_training)
+    return {key: value / n_total for key, value in totals.items()}
+
+
+def load_base_model(path: str | Path) -> CausalTransformer:
+    """Load a pretrained base model written by :func:`pretrain` (``model.pt`` or a snapshot)."""
+    record = load_checkpoint(path, expected_kind=BASE_MODEL_KIND)
+    try:
+        model_config = TransformerConfig.from_dict(record["config"]["model"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: base-model checkpoint has no valid model config ({error})") from error
+    model = CausalTransformer(model_config)
+    load_model_state(model, record["model"], path)
+    return model
+
+
+def pretrain(
+    config: PretrainConfig,
+    dataset: EpisodeDataset,
+    run_dir: str | Path,
+    *,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume training) a base model; returns the path of ``model.pt``.
+
+    ``stop_after`` ends the call after that many total steps without writing ``model.pt``
+    (used to test resumption); calling again continues from ``latest.pt``.
+    """
+    set_threads(config.num_threads)
+    run_dir = Path(run_dir)
+    latest_path = run_dir / "latest.pt"
+    final_path = run_dir / "model.pt"
+    config_dict = config.to_dict()
+    if final_path.exists():
+        record = load_checkpoint(final_path, expected_kind=BASE_MODEL_KIND)
+        _check_same_config(final_path, record, config_dict)
+        return final_path
+
+    torch.manual_seed(config.seed)  # model initialisation
+    model = CausalTransformer(config.model)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=config.weight_decay
+    )
+    batch_rng = np.random.default_rng([config.seed, 17])
+    train_indices, val_indices = dataset.split(config.val_fraction, seed=config.seed)
+    log = CsvLog(run_dir / "metrics.csv", METRIC_FIELDS)
+    step, elapsed = 0, 0.0
+    if latest_path.exists():
+        record = load_checkpoint(latest_path, expected_kind=BASE_MODEL_KIND)
+        _check_same_config(latest_path, record, config_dict)
+        load_model_state(model, record["model"], latest_path)
+        optimizer.load_state_dict(record["optimizer"])
+        set_generator_state(batch_rng, record["batch_rng"])
+        step, elapsed = record["step"], record["elapsed_s"]
+    log.truncate_after(step)
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(
+            path,
+            {
+                "kind": BASE_MODEL_KIND,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "config": config_dict,
+                "batch_rng": generator_state(batch_rng),
+                "elapsed_s": elapsed,
+                "dataset_sha256": dataset.sha256,
+            },
+        )
+
+    model.train()
+    window: dict[str, list[float]] = {"loss": [], "action_nll": [], "obs_nll": [], "action_accuracy": []}
+    end = config.train_steps if stop_after is None else min(stop_after, config.train_steps)
+    bar = tqdm(total=config.train_steps, initial=step, desc="pretrain", disable=not progress, dynamic_ncols=True)
+    tic = time.perf_counter()
+    while step < end:
+        indices = train_indices[batch_rng.integers(len(train_indices), size=config.batch_size)]
+        batch = batch_tensors(dataset, indices)
+        losses = sequence_loss(
+            model(batch["observations"]), batch["actions"], batch["next_observations"], batch["mask"],
+            config.obs_loss_weight,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        step += 1
+        for key in window:
+            window[key].append(float(losses[key].detach()))
+        bar.update(1)
+        if step % config.eval_every == 0 or step == config.train_steps:
+            elapsed += time.perf_counter() - tic
+            tic = time.perf_counter()
+            val = evaluate_nll(model, dataset, val_indices, config.obs_loss_weight)
+            row = {f"train_{key}": float(np.mean(values)) for key, values in window.items()}
+            row.update({f"val_{key}": value for key, value in val.items()}, step=step, elapsed_s=elapsed)
+            log.append(row)
+            bar.set_postfix(val_nll=f"{val['action_nll']:.3f}", acc=f"{val['action_accuracy']:.3f}")
+            window = {key: [] for key in window}
+        if step in config.snapshot_steps:
+            elapsed += time.perf_counter() - tic
+            tic = time.perf_counter()
+            checkpoint(run_dir / "snapshots" / f"step_{step}.pt")
+        if step % config.checkpoint_every == 0 or step == end:
+            elapsed += time.perf_counter() - tic
+            tic = time.perf_counter()
+            checkpoint(latest_path)
+    bar.close()
+    if step < config.train_steps:
+        return latest_path
+    checkpoint(final_path)
+    return final_path
+
+
+def _check_same_config(path: Path, record: dict[str, Any], config_dict: dict[str, Any]) -> None:
+    stored = record.get("config")
+    if _jsonable(stored) != _jsonable(config_dict):
+        raise CheckpointError(
+            f"{path}: this run directory was made with a different PretrainConfig; use a new directory "
+            f"(stored {stored}, requested {config_dict})"
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.pretrain --preset default --dataset D.npz --run-dir DIR``."""
+    import argparse
+
+    from hier_envs.datasets import load_dataset
+
+    parser = argparse.ArgumentParser(description="Pretrain the grid base model (SPEC A§3).")
+    parser.add_argument("--preset", choices=sorted(PRETRAIN_PRESETS), default="default")
+    parser.add_argument("--dataset", required=True, help="dataset D written by python -m hier_envs.datasets")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
+    parser.add_argument("--train-steps", type=int, default=None, help="override the preset's step count")
+    args = parser.parse_args(argv)
+    config = PRETRAIN_PRESETS[args.preset]
+    overrides = {key: value for key, value in (("seed", args.seed), ("train_steps", args.train_steps)) if value is not None}
+    config = dataclasses.replace(config, **overrides)
+    path = pretrain(config, load_dataset(args.dataset), args.run_dir)
+    print(f"base model: {path}")
+
+
+if __name__ == "__main__":
+    main()

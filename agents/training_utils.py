@@ -1,0 +1,93 @@
+"""Small pieces every trainer shares: CSV metric logs that survive resumes, threads, seeding."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global RNGs that library code may touch; our own code passes generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(num_threads: int) -> None:
+    """Cap torch's intra-op threads (2 for sequence models on this machine, 1 for small MLPs)."""
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    torch.set_num_threads(num_threads)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class CsvLog:
+    """Append-only metrics CSV that is cut back to a checkpoint's step on resume.
+
+    Rows are appended and flushed one by one, so an interrupted run loses nothing it logged;
+    :meth:`truncate_after` drops rows newer than the checkpoint a run resumes from, so the
+    resumed log has no duplicate steps.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fields: Sequence[str], step_field: str = "step") -> None:
+        self.path = Path(path)
+        self.fields = list(fields)
+        self.step_field = step_field
+        if step_field not in self.fields:
+            raise ValueError(f"step_field {step_field!r} is not among the fields {self.fields}")
+
+    def truncate_after(self, step: int) -> None:
+        """Keep only rows whose step is at most ``step`` (all rows are dropped for ``step < 0``)."""
+        rows = self.read() if self.path.exists() else []
+        kept = [row for row in rows if int(float(row[self.step_field])) <= step]
+        lines = [",".join(self.fields)] + [",".join(str(row.get(f, "")) for f in self.fields) for row in kept]
+        write_text_atomic(self.path, "\n".join(lines) + "\n")
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        unknown = set(row) - set(self.fields)
+        if unknown:
+            raise ValueError(f"unknown CSV fields {sorted(unknown)}")
+        new_file = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields)
+            if new_file:
+                writer.writeheader()
+            writer.writerow({key: _format(value) for key, value in row.items()})
+            handle.flush()
+
+    def read(self) -> list[dict[str, str]]:
+        with open(self.path, newline="") as handle:
+            return list(csv.DictReader(handle))
+
+
+def _format(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, torch.Tensor):
+        return f"{value.item():.6g}"
+    return value
