@@ -1,0 +1,73 @@
+"""Pretraining: determinism, resume after interruption, metrics, bad checkpoints (SPEC B4)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agents.checkpoints import CheckpointError
+from agents.pretrain import PRETRAIN_PRESETS, LengthBucketSampler, load_base_model, pretrain
+from agents.training_utils import CsvLog
+from hier_envs.datasets import generate_grid_dataset
+
+SMOKE = dataclasses.replace(PRETRAIN_PRESETS["smoke"], train_steps=30, eval_every=10, checkpoint_every=10, snapshot_steps=(10,))
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate_grid_dataset(120, 0.1, seed=0, progress=False)
+
+
+def weights(path):
+    return [tensor.clone() for tensor in load_base_model(path).state_dict().values()]
+
+
+def test_resume_gives_identical_weights(dataset, tmp_path):
+    straight = pretrain(SMOKE, dataset, tmp_path / "straight", progress=False)
+    partial = pretrain(SMOKE, dataset, tmp_path / "resumed", stop_after=20, progress=False)
+    assert partial.name == "latest.pt" and not (tmp_path / "resumed" / "model.pt").exists()
+    resumed = pretrain(SMOKE, dataset, tmp_path / "resumed", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+    steps = [row["step"] for row in CsvLog(tmp_path / "resumed" / "metrics.csv", ["step"]).read()]
+    assert steps == ["10", "20", "30"]
+    assert (tmp_path / "resumed" / "snapshots" / "step_10.pt").exists()
+
+
+def test_seed_changes_weights(dataset, tmp_path):
+    a = pretrain(SMOKE, dataset, tmp_path / "a", progress=False)
+    b = pretrain(dataclasses.replace(SMOKE, seed=1), dataset, tmp_path / "b", progress=False)
+    assert not all(torch.equal(x, y) for x, y in zip(weights(a), weights(b)))
+
+
+def test_loss_decreases(dataset, tmp_path):
+    config = dataclasses.replace(SMOKE, train_steps=60, eval_every=20, checkpoint_every=20)
+    pretrain(config, dataset, tmp_path / "run", progress=False)
+    rows = CsvLog(tmp_path / "run" / "metrics.csv", ["step"]).read()
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+
+
+def test_other_config_in_same_run_dir_is_refused(dataset, tmp_path):
+    pretrain(SMOKE, dataset, tmp_path / "run", stop_after=10, progress=False)
+    with pytest.raises(CheckpointError, match="different PretrainConfig"):
+        pretrain(dataclasses.replace(SMOKE, learning_rate=1e-3), dataset, tmp_path / "run", progress=False)
+
+
+def test_truncated_checkpoint_names_the_file(dataset, tmp_path):
+    path = pretrain(SMOKE, dataset, tmp_path / "run", progress=False)
+    data = path.read_bytes()
+    broken = tmp_path / "broken_model.pt"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="broken_model.pt"):
+        load_base_model(broken)
+
+
+def test_length_buckets_keep_uniform_marginals():
+    lengths = np.array([5] * 50 + [50] * 50)
+    sampler = LengthBucketSampler(np.arange(100), lengths, 2)
+    rng = np.random.default_rng(0)
+    draws = np.concatenate([sampler.sample(rng, 10) for _ in range(4000)])
+    counts = np.bincount(draws, minlength=100)
+    assert counts.min() > 0.8 * counts.mean() and counts.max() < 1.2 * counts.mean()
+    batch = sampler.sample(rng, 10)
+    assert len(set(lengths[batch])) == 1  # one bucket per batch

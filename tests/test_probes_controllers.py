@@ -1,0 +1,80 @@
+"""Linear probes and ground-truth controllers (SPEC A§4.1, A§4.2, §9.2 items 1 and 7)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agents.controllers import (
+    CONTROLLER_PRESETS,
+    SubgoalControllers,
+    ground_truth_steering,
+    train_subgoal_controllers,
+)
+from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
+from agents.probes import PROBE_PRESETS, train_probes
+from agents.rollouts import evaluate_policy
+from hier_envs.datasets import generate_grid_dataset
+
+
+def test_probes_find_linear_information_only_where_it_is():
+    generator = torch.Generator().manual_seed(0)
+    n, width = 4000, 16
+    labels = torch.randint(0, 4, (n,), generator=generator)
+    noise = torch.randn(2, n, width, generator=generator)
+    informative = noise[1].clone()
+    informative[:, :4] += 3.0 * torch.nn.functional.one_hot(labels, 4)
+    residuals = torch.stack([noise[0], informative])  # layer 0: noise, layer 1: decodable
+    is_train = torch.arange(n) >= 1000
+    config = dataclasses.replace(PROBE_PRESETS["smoke"], train_steps=300, batch_size=256)
+    result = train_probes(residuals, labels, is_train, config)
+    assert result["val_accuracy"][1] > 0.9
+    assert abs(result["val_accuracy"][0] - 0.25) < 0.06
+
+
+def test_controllers_start_as_identity_and_pick_per_row():
+    controllers = SubgoalControllers(width=8, n_subgoals=4, rank=2)
+    residual = torch.randn(3, 8)
+    subgoals = torch.tensor([0, 2, 3])
+    torch.testing.assert_close(controllers(residual, subgoals), residual)
+    with torch.no_grad():
+        controllers.a.normal_()
+    out = controllers(residual, subgoals)
+    for row, g in enumerate(subgoals.tolist()):
+        u = controllers.a[g] @ controllers.b[g].T  # explicit (W, W) product
+        torch.testing.assert_close(out[row], residual[row] + u @ residual[row])
+    with pytest.raises(ValueError, match="subgoal"):
+        controllers(residual, torch.tensor([0, 1, 4]))
+
+
+def test_training_moves_only_the_controllers():
+    torch.manual_seed(0)
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    before = [p.clone() for p in model.parameters()]
+    dataset = generate_grid_dataset(40, 0.0, seed=3, progress=False)
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], train_steps=15, learning_rate=1e-2)
+    controllers, losses = train_subgoal_controllers(model, dataset, 1, config, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # frozen, bit-identical
+    assert not any(p.requires_grad for p in model.parameters())
+    assert controllers.a.abs().sum() > 0 and losses[-1] < losses[0]
+
+
+def test_ground_truth_steering_reads_info_subgoal():
+    controllers = SubgoalControllers(width=4, n_subgoals=4, rank=1)
+    with torch.no_grad():
+        controllers.a.copy_(torch.arange(4.0).view(4, 1, 1).expand(4, 4, 1))
+        controllers.b.fill_(1.0)
+    steer = ground_truth_steering(controllers)
+    residual = torch.ones(3, 4)
+    out = steer(residual, {"subgoal": np.array([2, -1, 0])}, 0)  # -1 (episode over) maps to a valid id
+    torch.testing.assert_close(out[:, 0], torch.tensor([1 + 2 * 4.0, 1.0, 1.0]))
+
+
+def test_evaluate_policy_is_seeded():
+    torch.manual_seed(0)
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    first = evaluate_policy(model, "HierGrid-v0", 12, seed=5, batch_envs=6)
+    second = evaluate_policy(model, "HierGrid-v0", 12, seed=5, batch_envs=6)
+    np.testing.assert_array_equal(first.lengths, second.lengths)
+    assert len(first.success) == 12 and (first.lengths >= 1).all() and (first.lengths <= 100).all()
