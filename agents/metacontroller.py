@@ -1,0 +1,237 @@
+"""The metacontroller: a stochastic recurrent hypernetwork that steers a frozen base model.
+
+Components, in the order of SPEC A§5.1 (sizes Table A9; shape key below):
+
+1. **Internal sequence embedder** ``f_emb`` — *non-causal*: a bidirectional GRU over the whole
+   residual sequence ``e_{1:T,l}``, projected to ``s_t ∈ R^{n_s}`` per timestep. INFERRED: the
+   paper uses Hawk layers and does not give L_emb or how non-causality is obtained (SPEC §9.1
+   item 4); a per-timestep forward+backward pass is one of the options SPEC A§5.1 lists, and
+   cuDNN-free ``nn.GRU`` is fast on CPU. Padded steps never reach the backward direction
+   (sequences are packed).
+2. **History GRU** ``h_t = GRU(e_{t,l}, h_{t-1})``, ``n_h = 32`` (Eq. 12); ``h_0 = 0``.
+3. **Controller encoder** ``(μ_t, log σ²_t) = f_enc(e_t, h_{t-1}, s_t)``: one hidden layer of 64
+   (Eq. 15); ``z̃_t = μ_t + σ_t ⊙ ε_t`` (reparameterised), ``n_z = 8``.
+4. **Switching unit** ``β_t = σ(f_switch(e_t, h_{t-1}, z_{t-1}))`` ∈ [0, 1] (Eq. 16): causal, it
+   never sees ``s``. Hidden width 64 (INFERRED, §9.1 item 5). ``β_1`` is forced to 1 so the
+   first code always comes from the encoder / the RL policy (INFERRED, §9.2 item 4).
+5. **Temporal integration** ``z_t = β_t z̃_t + (1 − β_t) z_{t−1}`` (Eq. 2/17), ``z_0 = 0``
+   (INFERRED). β = 1 takes the new code, β = 0 holds the old one (§9.2 item 2); the hold path
+   is *not* detached, since β learns only through it (§9.2 item 3).
+6. **Decoder (hypernetwork)** ``f_hyp(z_t)`` with one hidden layer of 32 (Eq. 18) emits the
+   controller: low-rank ``U_t = A_t B_tᵀ`` (grid, rank 16) or full ``U_t`` (ant, Table A10).
+7. **Internal controller** ``ê_{t,l} = e_{t,l} + U_t e_{t,l}`` (Eq. 11), computed as
+   ``A_t (B_tᵀ e)`` without forming ``U_t`` (§9.2 item 1), fed to the frozen upper blocks.
+
+Loss (SPEC A§5.2, Eq. 3): action NLL + α · KL(N(μ_t, σ²_t) ‖ N(0, I)), the KL summed over the
+``n_z`` dimensions, *not* weighted by β, averaged over valid timesteps (§9.2 item 5); λ = 0.
+The base model is frozen (§9.2 item 7).
+
+For internal RL (SPEC A§6) the encoder is dropped and the history GRU, switching unit and
+decoder run one step at a time: :meth:`Metacontroller.history_step`,
+:meth:`Metacontroller.switch_probability` and :meth:`Metacontroller.decode` reproduce the
+training-time computation exactly (tested).
+
+Shape key: B batch, T time, W residual width, Z = n_z, H = n_h, S = n_s, r controller rank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from agents.models.controller import full_linear_control, low_rank_control
+from agents.models.transformer import variance_scaling_
+
+SWITCH_THRESHOLD = 0.5
+"""β at or above this counts as a switch: in the analysis and in internal RL (SPEC A§6, C.6)."""
+
+
+@dataclass(frozen=True)
+class MetacontrollerConfig:
+    """Metacontroller architecture and loss weight (SPEC A§5.1–5.2, Table A9 / A10)."""
+
+    latent_dim: int = 8
+    """n_z, size of the controller code (Table A9: 8; larger changes the bottleneck, §9.2 item 15)."""
+    history_size: int = 32
+    """n_h, history GRU state (Table A9)."""
+    embedding_size: int = 32
+    """n_s, sequence-embedding size (Table A9)."""
+    encoder_hidden: int = 64
+    """Hidden width of the controller encoder (Table A9)."""
+    decoder_hidden: int = 32
+    """Hidden width of the hypernetwork decoder (Table A9)."""
+    switch_hidden: int = 64
+    """Hidden width of the switching unit (not given in the paper; INFERRED)."""
+    controller: Literal["low_rank", "linear"] = "low_rank"
+    """Grid: low-rank; ant: full linear (Tables A9/A10)."""
+    controller_rank: int = 16
+    """Rank r of the low-rank controller (Table A9)."""
+    kl_weight: float = 0.1
+    """α on the KL term (paper sweep {0, 0.05, 0.1, 0.17, 0.3, 0.5, 1}; value chosen by the
+    switching analysis here, SPEC A§5.2)."""
+    force_switch: bool = False
+    """β ≡ 1 ablation: no temporal abstraction (SPEC A§7.1 item 3)."""
+
+    def __post_init__(self) -> None:
+        for name in ("latent_dim", "history_size", "embedding_size", "encoder_hidden", "decoder_hidden",
+                     "switch_hidden", "controller_rank"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"MetacontrollerConfig.{name} must be a positive int, got {value!r}")
+        if self.controller not in ("low_rank", "linear"):
+            raise ValueError(f"MetacontrollerConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
+        if not self.kl_weight >= 0:
+            raise ValueError(f"MetacontrollerConfig.kl_weight must be >= 0, got {self.kl_weight!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
+    layers = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            variance_scaling_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return layers
+
+
+@dataclass
+class MetacontrollerOutput:
+    """Per-timestep quantities of a training-time pass."""
+
+    controlled: Tensor
+    """``(B, T, W)`` residual after the controller."""
+    beta: Tensor
+    """``(B, T)`` switching probabilities (β_1 = 1)."""
+    z: Tensor
+    """``(B, T, Z)`` integrated codes."""
+    z_tilde: Tensor
+    """``(B, T, Z)`` sampled encoder codes."""
+    mean: Tensor
+    """``(B, T, Z)`` encoder means μ."""
+    log_var: Tensor
+    """``(B, T, Z)`` encoder log-variances."""
+    kl: Tensor
+    """``(B, T)`` KL(N(μ, σ²) ‖ N(0, I)) summed over Z."""
+
+
+class Metacontroller(nn.Module):
+    """Non-causal encoder + causal switching unit + hypernetwork decoder (SPEC A§5.1)."""
+
+    def __init__(self, width: int, config: MetacontrollerConfig) -> None:
+        super().__init__()
+        self.width = width
+        self.config = config
+        c = config
+        # 1. internal sequence embedder (non-causal)
+        self.embedder = nn.GRU(width, c.embedding_size, batch_first=True, bidirectional=True)
+        self.embedder_out = nn.Linear(2 * c.embedding_size, c.embedding_size)
+        # 2. history GRU
+        self.history = nn.GRU(width, c.history_size, batch_first=True)
+        # 3. controller encoder
+        self.encoder = _mlp(width + c.history_size + c.embedding_size, c.encoder_hidden, 2 * c.latent_dim)
+        # 4. switching unit
+        self.switch = _mlp(width + c.history_size + c.latent_dim, c.switch_hidden, 1)
+        # 6. hypernetwork decoder
+        n_out = 2 * width * c.controller_rank if c.controller == "low_rank" else width * width
+        self.decoder = _mlp(c.latent_dim, c.decoder_hidden, n_out)
+
+    # ---------------------------------------------------------------- pieces
+    def embed_sequence(self, residual: Tensor, lengths: Tensor) -> Tensor:
+        """``s_t`` for every step, from the whole (valid part of the) sequence. ``(B, T, S)``."""
+        packed = pack_padded_sequence(residual, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, _ = self.embedder(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=residual.shape[1])  # (B, T, 2S)
+        return self.embedder_out(output)
+
+    def history_states(self, residual: Tensor) -> Tensor:
+        """``h_{t-1}`` for every ``t`` (``h_0 = 0``): ``(B, T, H)``."""
+        states, _ = self.history(residual)  # h_1..h_T
+        return F.pad(states, (0, 0, 1, 0))[:, :-1]
+
+    def history_step(self, residual_t: Tensor, state: Tensor) -> Tensor:
+        """One history-GRU step: ``h_t`` from ``e_t`` (``(B, W)``) and ``h_{t-1}`` (``(B, H)``)."""
+        _, new_state = self.history(residual_t[:, None], state[None])
+        return new_state[0]
+
+    def encode(self, residual: Tensor, history_prev: Tensor, embedding: Tensor) -> tuple[Tensor, Tensor]:
+        """Encoder mean and log-variance, ``(..., Z)`` each."""
+        mean, log_var = self.encoder(torch.cat([residual, history_prev, embedding], -1)).chunk(2, -1)
+        return mean, log_var
+
+    def switch_probability(self, residual_t: Tensor, history_prev: Tensor, z_prev: Tensor) -> Tensor:
+        """β_t = f_switch(e_t, h_{t-1}, z_{t-1}) ∈ [0, 1], ``(B,)`` (Eq. 16)."""
+        if self.config.force_switch:
+            return torch.ones(residual_t.shape[0], dtype=residual_t.dtype, device=residual_t.device)
+        return torch.sigmoid(self.switch(torch.cat([residual_t, history_prev, z_prev], -1))).squeeze(-1)
+
+    def decode(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """Controller parameters for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)``, or ``U (..., W, W)``."""
+        out = self.decoder(z)
+        if self.config.controller == "low_rank":
+            a, b = out.chunk(2, -1)
+            shape = (*z.shape[:-1], self.width, self.config.controller_rank)
+            return a.reshape(shape), b.reshape(shape)
+        return out.reshape(*z.shape[:-1], self.width, self.width)
+
+    def apply_controller(self, residual: Tensor, z: Tensor) -> Tensor:
+        """``ê = e + U(z) e`` (Eq. 11) for matching leading dims."""
+        params = self.decode(z)
+        if self.config.controller == "low_rank":
+            return low_rank_control(residual, *params)
+        return full_linear_control(residual, params)
+
+    # -------------------------------------------------------------- training
+    def forward(
+        self, residual: Tensor, mask: Tensor, generator: torch.Generator | None = None, sample: bool = True
+    ) -> MetacontrollerOutput:
+        """Training-time pass over right-padded residual sequences ``(B, T, W)`` with ``mask (B, T)``.
+
+        ``sample=False`` uses the encoder means (``z̃ = μ``), for analysis.
+        """
+        batch, steps, _ = residual.shape
+        lengths = mask.sum(1)
+        if int(lengths.min()) < 1:
+            raise ValueError("every sequence needs at least one valid step")
+        embedding = self.embed_sequence(residual, lengths)  # (B, T, S)
+        history_prev = self.history_states(residual)  # (B, T, H)
+        mean, log_var = self.encode(residual, history_prev, embedding)  # (B, T, Z) each
+        if sample:
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+            z_tilde = mean + torch.exp(0.5 * log_var) * noise  # (B, T, Z)
+        else:
+            z_tilde = mean
+        z_prev = torch.zeros(batch, self.config.latent_dim, dtype=residual.dtype)
+        betas, codes = [], []
+        for t in range(steps):
+            if t == 0:
+                beta = torch.ones(batch, dtype=residual.dtype)  # β_1 = 1
+            else:
+                beta = self.switch_probability(residual[:, t], history_prev[:, t], z_prev)
+            z_prev = beta[:, None] * z_tilde[:, t] + (1.0 - beta[:, None]) * z_prev  # hold path not detached
+            betas.append(beta)
+            codes.append(z_prev)
+        beta = torch.stack(betas, 1)  # (B, T)
+        z = torch.stack(codes, 1)  # (B, T, Z)
+        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)  # (B, T)
+        return MetacontrollerOutput(self.apply_controller(residual, z), beta, z, z_tilde, mean, log_var, kl)
+
+
+def metacontroller_loss(
+    action_logits: Tensor, actions: Tensor, mask: Tensor, output: MetacontrollerOutput, kl_weight: float
+) -> dict[str, Tensor]:
+    """Action NLL + α · KL, both averaged over valid timesteps (SPEC A§5.2, §9.2 item 5)."""
+    weights = mask.to(action_logits.dtype)  # (B, T)
+    n_valid = weights.sum()
+    nll = F.cross_entropy(action_logits.flatten(0, 1), actions.flatten().clamp(min=0), reduction="none")
+    action_nll = (nll.view_as(weights) * weights).sum() / n_valid
+    kl = (output.kl * weights).sum() / n_valid
+    switches = ((output.beta >= SWITCH_THRESHOLD).to(weights.dtype) * weights).sum() / mask.shape[0]
+    return {"loss": action_nll + kl_weight * kl, "action_nll": action_nll, "kl": kl, "switches_per_episode": switches}

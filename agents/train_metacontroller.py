@@ -1,0 +1,184 @@
+"""Train the metacontroller on D* with the base model frozen (SPEC A§5.2–5.3, Table A9, B4).
+
+A run directory holds ``latest.pt`` (resume), ``metacontroller.pt`` (final, kind
+"metacontroller") and ``metrics.csv``. Re-running the same call resumes; the final weights
+equal an uninterrupted run's (the batch sampler and the reparameterisation noise come from
+checkpointed generators).
+
+Each step: the frozen lower blocks give ``e_{1:T,l}`` (no gradient), the metacontroller
+rewrites it, the frozen upper blocks give the action logits, and the ELBO loss of SPEC A§5.2
+is minimised over the metacontroller's parameters only (§9.2 item 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from agents.checkpoints import (
+    CheckpointError,
+    generator_state,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+    set_generator_state,
+)
+from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacontroller_loss
+from agents.models.controller import freeze
+from agents.models.transformer import CausalTransformer
+from agents.pretrain import LengthBucketSampler, batch_tensors
+from agents.training_utils import CsvLog, set_threads
+from hier_envs.datasets import EpisodeDataset
+
+METACONTROLLER_KIND = "metacontroller"
+METRIC_FIELDS = ("step", "loss", "action_nll", "kl", "switches_per_episode", "elapsed_s")
+
+
+@dataclass(frozen=True)
+class MetacontrollerTrainConfig:
+    """Metacontroller training (SPEC A§5.3, Table A9; presets SPEC B5)."""
+
+    metacontroller: MetacontrollerConfig = field(default_factory=MetacontrollerConfig)
+    """Architecture and α."""
+    train_steps: int = 4000
+    """Optimiser steps (paper: 64,000)."""
+    batch_size: int = 128
+    """Episodes per batch (paper: 512)."""
+    learning_rate: float = 1e-3
+    """AdamW learning rate, constant (Table A9)."""
+    weight_decay: float = 0.03
+    """AdamW weight decay (Table A9)."""
+    log_every: int = 100
+    """Steps between metric rows."""
+    checkpoint_every: int = 200
+    """Steps between rolling checkpoints."""
+    length_buckets: int = 8
+    """Length-bucketed batches, as in pretraining."""
+    seed: int = 0
+    """Seeds initialisation, batches and the reparameterisation noise."""
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"MetacontrollerTrainConfig.{name} must be a positive int, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
+    "smoke": MetacontrollerTrainConfig(train_steps=30, batch_size=16, log_every=10, checkpoint_every=10),
+    "default": MetacontrollerTrainConfig(),
+    "paper": MetacontrollerTrainConfig(train_steps=64_000, batch_size=512, log_every=1000, checkpoint_every=2000),
+}
+
+
+def load_metacontroller(path: str | Path, width: int) -> Metacontroller:
+    """Load ``metacontroller.pt`` (or ``latest.pt``) for a base model of residual ``width``."""
+    record = load_checkpoint(path, expected_kind=METACONTROLLER_KIND)
+    try:
+        config = MetacontrollerConfig(**record["config"]["metacontroller"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: metacontroller checkpoint has no valid config ({error})") from error
+    metacontroller = Metacontroller(width, config)
+    load_model_state(metacontroller, record["model"], path)
+    return metacontroller
+
+
+def train_metacontroller(
+    config: MetacontrollerTrainConfig,
+    base_model: CausalTransformer,
+    dataset: EpisodeDataset,
+    run_dir: str | Path,
+    *,
+    controlled_layer: int | None = None,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume) a metacontroller; returns the path of ``metacontroller.pt``."""
+    set_threads(config.num_threads)
+    run_dir = Path(run_dir)
+    final_path, latest_path = run_dir / "metacontroller.pt", run_dir / "latest.pt"
+    config_dict = config.to_dict()
+    if final_path.exists():
+        _check_config(final_path, load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND), config_dict)
+        return final_path
+    layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
+    freeze(base_model)
+    torch.manual_seed(config.seed)
+    metacontroller = Metacontroller(base_model.config.width, config.metacontroller)
+    optimizer = torch.optim.AdamW(metacontroller.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    batch_rng = np.random.default_rng([config.seed, 41])
+    noise = torch.Generator().manual_seed(config.seed + 1)
+    sampler = LengthBucketSampler(np.arange(dataset.n_episodes), dataset.episode_lengths, config.length_buckets)
+    log = CsvLog(run_dir / "metrics.csv", METRIC_FIELDS)
+    step, elapsed = 0, 0.0
+    if latest_path.exists():
+        record = load_checkpoint(latest_path, expected_kind=METACONTROLLER_KIND)
+        _check_config(latest_path, record, config_dict)
+        load_model_state(metacontroller, record["model"], latest_path)
+        optimizer.load_state_dict(record["optimizer"])
+        set_generator_state(batch_rng, record["batch_rng"])
+        set_generator_state(noise, record["noise"])
+        step, elapsed = record["step"], record["elapsed_s"]
+    log.truncate_after(step)
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(path, {
+            "kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "config": config_dict, "batch_rng": generator_state(batch_rng),
+            "noise": generator_state(noise), "elapsed_s": elapsed, "controlled_layer": layer,
+            "dataset_sha256": dataset.sha256,
+        })
+
+    import time
+
+    window: dict[str, list[float]] = {key: [] for key in ("loss", "action_nll", "kl", "switches_per_episode")}
+    end = config.train_steps if stop_after is None else min(stop_after, config.train_steps)
+    bar = tqdm(total=config.train_steps, initial=step, desc="metacontroller", disable=not progress, dynamic_ncols=True)
+    tic = time.perf_counter()
+    while step < end:
+        batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
+        with torch.no_grad():
+            residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
+        output = metacontroller(residual, batch["mask"], generator=noise)
+        logits = base_model.forward_upper(output.controlled, layer).action_logits  # (B, T, A)
+        losses = metacontroller_loss(logits, batch["actions"], batch["mask"], output, config.metacontroller.kl_weight)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        for key in window:
+            window[key].append(float(losses[key].detach()))
+        if step % config.log_every == 0 or step == config.train_steps:
+            elapsed += time.perf_counter() - tic
+            tic = time.perf_counter()
+            log.append({"step": step, "elapsed_s": elapsed, **{key: float(np.mean(v)) for key, v in window.items()}})
+            bar.set_postfix(nll=f"{np.mean(window['action_nll']):.3f}", kl=f"{np.mean(window['kl']):.2f}",
+                            switches=f"{np.mean(window['switches_per_episode']):.1f}")
+            window = {key: [] for key in window}
+        if step % config.checkpoint_every == 0 or step == end:
+            elapsed += time.perf_counter() - tic
+            tic = time.perf_counter()
+            checkpoint(latest_path)
+    bar.close()
+    if step < config.train_steps:
+        return latest_path
+    checkpoint(final_path)
+    return final_path
+
+
+def _check_config(path: Path, record: dict[str, Any], config_dict: dict[str, Any]) -> None:
+    if record.get("config") != config_dict:
+        raise CheckpointError(
+            f"{path}: this run directory was made with a different MetacontrollerTrainConfig; use a new directory"
+        )
