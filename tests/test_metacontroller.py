@@ -1,0 +1,142 @@
+"""Metacontroller invariants from SPEC A§5 and the pitfalls of §9.2 (items 2–5, 7, 15)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacontroller_loss
+from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
+from agents.switching_analysis import boundaries, match_events, switching_scores
+from agents.train_metacontroller import METACONTROLLER_PRESETS, load_metacontroller, train_metacontroller
+from hier_envs.datasets import generate_grid_dataset
+
+WIDTH = 16
+
+
+def make(**overrides):
+    torch.manual_seed(0)
+    return Metacontroller(WIDTH, MetacontrollerConfig(**overrides))
+
+
+def sequences(batch=3, steps=7):
+    generator = torch.Generator().manual_seed(1)
+    residual = torch.randn(batch, steps, WIDTH, generator=generator)
+    mask = torch.ones(batch, steps, dtype=torch.bool)
+    mask[1, 5:] = False
+    return residual, mask
+
+
+def test_table_a9_sizes():
+    config = MetacontrollerConfig()
+    assert (config.latent_dim, config.history_size, config.embedding_size) == (8, 32, 32)
+    assert (config.encoder_hidden, config.decoder_hidden, config.controller_rank) == (64, 32, 16)
+
+
+@pytest.mark.parametrize("beta_value", [0.0, 1.0])
+def test_temporal_integration_limits(beta_value, monkeypatch):
+    metacontroller = make()
+    residual, mask = sequences()
+    monkeypatch.setattr(
+        metacontroller, "switch_probability", lambda e, h, z: torch.full((e.shape[0],), beta_value)
+    )
+    out = metacontroller(residual, mask, generator=torch.Generator().manual_seed(2))
+    assert torch.all(out.beta[:, 0] == 1.0)  # forced first switch
+    if beta_value == 0.0:  # β = 0 keeps z_{t-1}: the first code is held for the whole episode
+        torch.testing.assert_close(out.z, out.z_tilde[:, :1].expand_as(out.z))
+    else:  # β = 1 takes z̃_t
+        torch.testing.assert_close(out.z, out.z_tilde)
+
+
+def test_gradient_flows_through_the_hold_path():
+    metacontroller = make()
+    residual, mask = sequences()
+    out = metacontroller(residual, mask, generator=torch.Generator().manual_seed(2))
+    z_tilde_first = out.z_tilde
+    grad = torch.autograd.grad(out.z[:, -1].sum(), z_tilde_first, retain_graph=True)[0]
+    assert grad[:, 0].abs().sum() > 0  # z_T depends on z̃_1 through (1 - β) z_{t-1}
+    switch_grads = torch.autograd.grad(out.z[:, -1].sum(), list(metacontroller.switch.parameters()))
+    assert all(g.abs().sum() > 0 for g in switch_grads)  # β learns through the hold path
+
+
+def test_rl_mode_replay_reproduces_training_betas():
+    """§9.2 item 4: stepping history GRU + switching unit with the training z sequence gives the same β."""
+    metacontroller = make()
+    residual, mask = sequences()
+    with torch.no_grad():
+        out = metacontroller(residual, mask, sample=False)
+        history = torch.zeros(residual.shape[0], 32)
+        for t in range(residual.shape[1]):
+            if t > 0:
+                beta = metacontroller.switch_probability(residual[:, t], history, out.z[:, t - 1])
+                torch.testing.assert_close(beta, out.beta[:, t], atol=1e-6, rtol=1e-5)
+            history = metacontroller.history_step(residual[:, t], history)
+
+
+def test_embedder_is_non_causal_and_ignores_padding():
+    metacontroller = make()
+    residual, mask = sequences()
+    lengths = mask.sum(1)
+    with torch.no_grad():
+        base = metacontroller.embed_sequence(residual, lengths)
+        future_changed = residual.clone()
+        future_changed[:, -1] += 1.0
+        changed = metacontroller.embed_sequence(future_changed, lengths)
+        assert (changed[0, 0] - base[0, 0]).abs().max() > 0  # step 0 sees the future
+        torch.testing.assert_close(changed[1, :5], base[1, :5])  # row 1's padding (t >= 5) is invisible
+
+
+def test_kl_is_summed_over_dims_and_not_beta_weighted():
+    metacontroller = make()
+    residual, mask = sequences()
+    out = metacontroller(residual, mask, generator=torch.Generator().manual_seed(2))
+    expected = 0.5 * (out.mean**2 + out.log_var.exp() - 1 - out.log_var).sum(-1)
+    torch.testing.assert_close(out.kl, expected)
+    logits = torch.zeros(*mask.shape, 4)
+    actions = torch.zeros(mask.shape, dtype=torch.long)
+    losses = metacontroller_loss(logits, actions, mask, out, kl_weight=0.5)
+    kl_mean = (out.kl * mask).sum() / mask.sum()
+    torch.testing.assert_close(losses["kl"], kl_mean)
+    torch.testing.assert_close(losses["loss"], losses["action_nll"] + 0.5 * kl_mean)
+
+
+def test_force_switch_ablation():
+    metacontroller = make(force_switch=True)
+    residual, mask = sequences()
+    out = metacontroller(residual, mask, generator=torch.Generator().manual_seed(2))
+    assert torch.all(out.beta == 1.0)
+
+
+def test_linear_controller_variant():
+    metacontroller = make(controller="linear")
+    residual, mask = sequences()
+    out = metacontroller(residual, mask, sample=False)
+    u = metacontroller.decode(out.z)
+    assert u.shape == (*mask.shape, WIDTH, WIDTH)
+    torch.testing.assert_close(out.controlled, residual + (u @ residual[..., None])[..., 0])
+
+
+def test_training_is_resumable_and_keeps_base_frozen(tmp_path):
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    before = [p.clone() for p in base.parameters()]
+    dataset = generate_grid_dataset(40, 0.0, seed=0, progress=False)
+    config = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=12, log_every=4, checkpoint_every=4)
+    straight = train_metacontroller(config, base, dataset, tmp_path / "a", progress=False)
+    train_metacontroller(config, base, dataset, tmp_path / "b", stop_after=8, progress=False)
+    resumed = train_metacontroller(config, base, dataset, tmp_path / "b", progress=False)
+    a, b = load_metacontroller(straight, 32), load_metacontroller(resumed, 32)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(before, base.parameters()))
+    assert not any(p.requires_grad for p in base.parameters())
+
+
+def test_switch_matching_and_scores():
+    assert boundaries(np.array([0, 0, 2, 2, 2, 1])).tolist() == [2, 5]
+    assert match_events(np.array([3, 9]), np.array([2, 5]), tolerance=1) == (1, 1, 1)
+    perfect = [(np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]), np.array([0, 0, 2, 2, 2, 1]))]
+    scores = switching_scores(perfect)
+    assert scores["f1"] == 1.0 and scores["switches_per_episode"] == 2.0
+    early = [(np.array([1.0, 0.9, 0.0, 0.0, 0.0, 0.0]), np.array([0, 0, 0, 0, 2, 2]))]
+    assert switching_scores(early)["f1"] == 0.0
