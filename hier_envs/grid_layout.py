@@ -12,15 +12,17 @@ Solvability (SPEC A§2.1 INFERRED, B2 binding): a layout is accepted only if the
 (neither wall nor colour) form one 4-connected region and every colour cell touches it. Then
 every colour can be reached from every cell without crossing another colour, so every task
 over these colours is solvable, and every non-wall cell is reachable. Rejected candidates are
-redrawn from the same stream. The check runs on bitmasks (row stride ``grid_size + 1``, so
-horizontal shifts cannot wrap) and is written once for Python ints (single env, any size) and
-numpy ``uint64`` arrays (batched env, ``grid_size <= 7``).
+redrawn from the same stream. The single env checks one candidate with a flood fill on a
+Python-int bitmask (row stride ``grid_size + 1``, so horizontal shifts cannot wrap; any grid
+size); the batched env checks many at once with an equivalent row-sweep automaton
+(``grid_size <= 7``); tests check that both agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from numbers import Integral
 from typing import Any
 
@@ -93,8 +95,8 @@ def _dilate(mask: Any, stride: int) -> Any:
     return mask | (mask << 1) | (mask >> 1) | (mask << stride) | (mask >> stride)
 
 
-def layout_is_solvable(free_mask: Any, color_mask: Any, stride: int) -> Any:
-    """Bitmask solvability check; works elementwise on Python ints or ``uint64`` arrays.
+def layout_is_solvable(free_mask: int, color_mask: int, stride: int) -> bool:
+    """Bitmask solvability check of one layout (Python ints).
 
     Flood-fills the free region from its lowest cell and requires that it covers every free
     cell and touches every colour cell.
@@ -102,11 +104,89 @@ def layout_is_solvable(free_mask: Any, color_mask: Any, stride: int) -> Any:
     reach = free_mask & (~free_mask + 1)  # lowest set bit
     while True:
         grown = _dilate(reach, stride) & free_mask
-        if np.all(grown == reach):
+        if grown == reach:
             break
         reach = grown
     touched = _dilate(reach, stride)
     return (reach == free_mask) & ((color_mask & ~touched) == 0)
+
+
+# Batched solvability: a row-sweep automaton, exactly equivalent to the flood fill above.
+_EMPTY, _DONE, _FAIL = 0, 1, 2
+"""Automaton states: no free cell yet; the one component ended; disconnected."""
+
+
+def _row_runs(pattern: int, width: int) -> list[int]:
+    """Maximal horizontal runs of set bits of a row ``pattern``, each as a bitmask."""
+    runs, col = [], 0
+    while col < width:
+        if pattern >> col & 1:
+            start = col
+            while col < width and pattern >> col & 1:
+                col += 1
+            runs.append((1 << col) - (1 << start))
+        else:
+            col += 1
+    return runs
+
+
+@lru_cache(maxsize=None)
+def connectivity_automaton(width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-sweep automaton deciding whether the free cells of a grid form one 4-connected region.
+
+    Rows are read top to bottom as ``width``-bit patterns (bit ``c`` = column ``c`` is free). An
+    active state is the last row's pattern plus which of its runs are already connected through
+    the rows above; a component that does not continue into a non-empty next row can never
+    reach the other cells, so the sweep fails. Returns ``(table, accept)``: ``table[state,
+    pattern]`` is the next state, ``(states, 2**width)``; ``accept[state]`` says the cells read
+    so far are connected (an empty grid counts as connected, as in ``layout_is_solvable``).
+    Built once per width by breadth-first search (325 states for width 7, ~0.1 s).
+    """
+    keys: list[tuple[int, tuple[int, ...]] | None] = [None, None, None]  # _EMPTY, _DONE, _FAIL
+    index: dict[tuple[int, tuple[int, ...]], int] = {}
+
+    def state_id(key: tuple[int, tuple[int, ...]]) -> int:
+        if key not in index:
+            index[key] = len(keys)
+            keys.append(key)
+        return index[key]
+
+    def transition(state: int, pattern: int) -> int:
+        if state == _FAIL:
+            return _FAIL
+        runs = _row_runs(pattern, width)
+        if state == _EMPTY:
+            return _EMPTY if pattern == 0 else state_id((pattern, tuple(range(len(runs)))))
+        if state == _DONE:
+            return _DONE if pattern == 0 else _FAIL
+        previous, labels = keys[state]  # type: ignore[misc]
+        n_components = max(labels) + 1
+        if pattern == 0:
+            return _DONE if n_components == 1 else _FAIL
+        parent = list(range(n_components + len(runs)))  # components, then the new row's runs
+
+        def find(node: int) -> int:
+            while parent[node] != node:
+                node = parent[node]
+            return node
+
+        for j, run in enumerate(runs):
+            for label, previous_run in zip(labels, _row_runs(previous, width)):
+                if run & previous_run:
+                    parent[find(label)] = find(n_components + j)
+        roots = [find(n_components + j) for j in range(len(runs))]
+        if any(find(component) not in roots for component in range(n_components)):
+            return _FAIL
+        relabel: dict[int, int] = {}
+        return state_id((pattern, tuple(relabel.setdefault(root, len(relabel)) for root in roots)))
+
+    table: list[list[int]] = []
+    while len(table) < len(keys):
+        table.append([transition(len(table), pattern) for pattern in range(1 << width)])
+    accept = np.array([key is None or max(key[1]) == 0 for key in keys])
+    accept[_FAIL] = False
+    return np.array(table, dtype=np.intp), accept
+
 
 
 @dataclass(frozen=True)
@@ -134,7 +214,7 @@ class LayoutSampler:
         bits = _bit_positions(self.grid_size)
         object.__setattr__(self, "_bits_py", [1 << int(b) for b in bits])
         if self.grid_size <= MAX_BATCHED_GRID_SIZE:
-            object.__setattr__(self, "_bits_u64", np.left_shift(np.uint64(1), bits.astype(np.uint64)))
+            self._init_batched_check()
         object.__setattr__(self, "_all_cells_py", sum(self._bits_py))
 
     @property
@@ -157,18 +237,49 @@ class LayoutSampler:
         free = self._all_cells_py & ~walls & ~colors
         return bool(layout_is_solvable(free, colors, self._stride))
 
+    def _init_batched_check(self) -> None:
+        """Tables for :meth:`candidates_ok`: one byte per grid row in a uint64 word."""
+        size = self.grid_size
+        rows, cols = np.divmod(np.arange(self.n_cells), size)
+        row_bits = np.left_shift(np.uint64(1), (rows * 8 + cols).astype(np.uint64))  # (cells,) byte r = row r
+        neighbor_bits = np.zeros(self.n_cells, dtype=np.uint64)  # (cells,) the in-grid 4-neighbours
+        for d_row, d_col in ((-1, 0), (0, 1), (1, 0), (0, -1)):
+            inside = (rows + d_row >= 0) & (rows + d_row < size) & (cols + d_col >= 0) & (cols + d_col < size)
+            neighbor_bits[inside] |= row_bits[((rows + d_row) * size + cols + d_col)[inside]]
+        table, accept = connectivity_automaton(size)
+        n_patterns = 1 << size
+        # table_scaled[s * n_patterns + pattern] = next state * n_patterns: one add + take per row
+        object.__setattr__(self, "_table_scaled", (table * n_patterns).ravel())
+        object.__setattr__(self, "_accept", accept)
+        object.__setattr__(self, "_pattern_bits", size)
+        object.__setattr__(self, "_row_bits", row_bits)
+        object.__setattr__(self, "_neighbor_bits", neighbor_bits)
+        object.__setattr__(self, "_all_row_bits", np.bitwise_or.reduce(row_bits))
+
+
     def candidates_ok(self, placements: np.ndarray) -> np.ndarray:
-        """Solvability of ``(batch, k)`` candidates at once, with ``uint64`` bitmasks."""
+        """Solvability of ``(batch, k)`` candidates at once (batched env; ``grid_size <= 7``).
+
+        Same rule as :meth:`candidate_ok`: connectivity of the free cells comes from
+        :func:`connectivity_automaton` over one byte per row, and colour contact from each colour
+        cell's neighbour mask (tested equal to the flood fill).
+        """
         if self.grid_size > MAX_BATCHED_GRID_SIZE:
             raise ValueError(
                 f"the batched check supports grid_size <= {MAX_BATCHED_GRID_SIZE}, got {self.grid_size}"
             )
-        bits = self._bits_u64[placements]  # (batch, k)
-        walls = np.bitwise_or.reduce(bits[:, : self.n_walls], axis=1)
-        colors = np.bitwise_or.reduce(bits[:, self.n_walls : self.n_walls + self.n_colors], axis=1)
-        everything = np.bitwise_or.reduce(self._bits_u64)
-        free = everything & ~walls & ~colors
-        return layout_is_solvable(free, colors, self._stride)
+        n_walls, n_colors = self.n_walls, self.n_colors
+        blocked = np.bitwise_or.reduce(self._row_bits.take(placements[:, : n_walls + n_colors]), axis=1)  # (batch,)
+        free = self._all_row_bits ^ blocked  # (batch,)
+        row_patterns = free.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)  # (batch, 8) byte r = row r
+        table = self._table_scaled
+        state = table.take(row_patterns[:, 0].astype(np.intp))  # (batch,) from _EMPTY (state 0)
+        for row in range(1, self.grid_size):
+            state = table.take(state + row_patterns[:, row])
+        connected = self._accept.take(state >> self._pattern_bits)  # (batch,)
+        color_neighbors = self._neighbor_bits.take(placements[:, n_walls : n_walls + n_colors])  # (batch, colours)
+        touches_free = ((color_neighbors & free[:, None]) != 0).all(axis=1)  # (batch,)
+        return connected & touches_free
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """Draw candidates until one is solvable; returns the accepted placement."""

@@ -8,19 +8,15 @@ draws its layout (through :meth:`LayoutSampler.sample_many`) and then, when the 
 tasks, its task, in the same order as ``HierGridEnv.reset``. So a batched run and N single envs
 with the same seeds and actions agree exactly, step for step, across episodes (SPEC B2.1).
 
-Layout rejection sampling needs one solvability check per round of redraws, and with ~44 % of
-candidates accepted a batch of resets needs ~9 rounds. The reference check
-(:func:`hier_envs.grid_layout.layout_is_solvable`) flood-fills one cell per iteration, ~19
-iterations of numpy calls per round; :class:`BatchedLayoutSampler` replaces only that check with
-an exactly equivalent row-by-row connectivity automaton (7 table look-ups per round), so the
-draw order stays the one written in :meth:`LayoutSampler.sample_many`.
+Layout rejection sampling needs one solvability check per round of redraws (about 44 % of
+candidates are accepted, so a batch of resets takes about 9 rounds); the batched check is the
+row-sweep automaton of :meth:`LayoutSampler.candidates_ok`, 7 table look-ups per round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from numbers import Integral
 from typing import Any
 
@@ -41,139 +37,13 @@ from hier_envs.grid_layout import (
 )
 from hier_envs.tasks import TaskProgress, grid_subgoal, validate_task
 
-__all__ = ["BatchedLayoutSampler", "HierGridVectorEnv"]
+__all__ = ["HierGridVectorEnv"]
 
 N_ACTIONS = 4
 """Up, right, down, left (SPEC A§2.1)."""
 
 NO_COLOR = -1
 """Stands for ``None`` in the batched ``next_color``/``subgoal`` info and for "no colour here"."""
-
-# --------------------------------------------------------------------------- solvability
-_EMPTY, _DONE, _FAIL = 0, 1, 2
-"""Automaton states: no free cell yet; the one component ended; disconnected."""
-
-
-def _row_runs(pattern: int, width: int) -> list[int]:
-    """Maximal horizontal runs of set bits of a row ``pattern``, each as a bitmask."""
-    runs, col = [], 0
-    while col < width:
-        if pattern >> col & 1:
-            start = col
-            while col < width and pattern >> col & 1:
-                col += 1
-            runs.append((1 << col) - (1 << start))
-        else:
-            col += 1
-    return runs
-
-
-@lru_cache(maxsize=None)
-def connectivity_automaton(width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-sweep automaton deciding whether the free cells of a grid form one 4-connected region.
-
-    Rows are read top to bottom as ``width``-bit patterns (bit ``c`` = column ``c`` is free). An
-    active state is the last row's pattern plus which of its runs are already connected through
-    the rows above; a component that does not continue into a non-empty next row can never
-    reach the other cells, so the sweep fails. Returns ``(table, accept)``: ``table[state,
-    pattern]`` is the next state, ``(states, 2**width)``; ``accept[state]`` says the cells read
-    so far are connected (an empty grid counts as connected, as in ``layout_is_solvable``).
-    Built once per width by breadth-first search (325 states for width 7, ~0.1 s).
-    """
-    keys: list[tuple[int, tuple[int, ...]] | None] = [None, None, None]  # _EMPTY, _DONE, _FAIL
-    index: dict[tuple[int, tuple[int, ...]], int] = {}
-
-    def state_id(key: tuple[int, tuple[int, ...]]) -> int:
-        if key not in index:
-            index[key] = len(keys)
-            keys.append(key)
-        return index[key]
-
-    def transition(state: int, pattern: int) -> int:
-        if state == _FAIL:
-            return _FAIL
-        runs = _row_runs(pattern, width)
-        if state == _EMPTY:
-            return _EMPTY if pattern == 0 else state_id((pattern, tuple(range(len(runs)))))
-        if state == _DONE:
-            return _DONE if pattern == 0 else _FAIL
-        previous, labels = keys[state]  # type: ignore[misc]
-        n_components = max(labels) + 1
-        if pattern == 0:
-            return _DONE if n_components == 1 else _FAIL
-        parent = list(range(n_components + len(runs)))  # components, then the new row's runs
-
-        def find(node: int) -> int:
-            while parent[node] != node:
-                node = parent[node]
-            return node
-
-        for j, run in enumerate(runs):
-            for label, previous_run in zip(labels, _row_runs(previous, width)):
-                if run & previous_run:
-                    parent[find(label)] = find(n_components + j)
-        roots = [find(n_components + j) for j in range(len(runs))]
-        if any(find(component) not in roots for component in range(n_components)):
-            return _FAIL
-        relabel: dict[int, int] = {}
-        return state_id((pattern, tuple(relabel.setdefault(root, len(relabel)) for root in roots)))
-
-    table: list[list[int]] = []
-    while len(table) < len(keys):
-        table.append([transition(len(table), pattern) for pattern in range(1 << width)])
-    accept = np.array([key is None or max(key[1]) == 0 for key in keys])
-    accept[_FAIL] = False
-    return np.array(table, dtype=np.intp), accept
-
-
-@dataclass(frozen=True)
-class BatchedLayoutSampler(LayoutSampler):
-    """:class:`LayoutSampler` with a faster, exactly equivalent batched solvability check.
-
-    Only :meth:`candidates_ok` changes; drawing and redrawing stay in the inherited
-    :meth:`LayoutSampler.sample_many`, so the random streams match the single env. The rule is
-    unchanged (free cells connected and touching every colour, see :mod:`hier_envs.grid_layout`):
-    connectivity comes from :func:`connectivity_automaton` over one byte per row, and colour
-    contact from each colour cell's neighbour mask. ``tests/test_grid_vector.py`` checks equality
-    with the reference on many candidates and several grid sizes.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.grid_size > MAX_BATCHED_GRID_SIZE:
-            raise ValueError(f"the batched sampler supports grid_size <= {MAX_BATCHED_GRID_SIZE}, got {self.grid_size}")
-        size = self.grid_size
-        rows, cols = np.divmod(np.arange(self.n_cells), size)
-        row_bits = np.left_shift(np.uint64(1), (rows * 8 + cols).astype(np.uint64))  # (cells,) byte r = row r
-        neighbor_bits = np.zeros(self.n_cells, dtype=np.uint64)  # (cells,) the in-grid 4-neighbours
-        for d_row, d_col in ((-1, 0), (0, 1), (1, 0), (0, -1)):
-            inside = (rows + d_row >= 0) & (rows + d_row < size) & (cols + d_col >= 0) & (cols + d_col < size)
-            neighbor_bits[inside] |= row_bits[((rows + d_row) * size + cols + d_col)[inside]]
-        table, accept = connectivity_automaton(size)
-        n_patterns = 1 << size
-        # table_scaled[s * n_patterns + pattern] = next state * n_patterns: one add + take per row
-        object.__setattr__(self, "_table_scaled", (table * n_patterns).ravel())
-        object.__setattr__(self, "_accept", accept)
-        object.__setattr__(self, "_pattern_bits", size)
-        object.__setattr__(self, "_row_bits", row_bits)
-        object.__setattr__(self, "_neighbor_bits", neighbor_bits)
-        object.__setattr__(self, "_all_row_bits", np.bitwise_or.reduce(row_bits))
-
-    def candidates_ok(self, placements: np.ndarray) -> np.ndarray:
-        """Solvability of ``(batch, k)`` candidates, equal to :meth:`LayoutSampler.candidates_ok`."""
-        n_walls, n_colors = self.n_walls, self.n_colors
-        blocked = np.bitwise_or.reduce(self._row_bits.take(placements[:, : n_walls + n_colors]), axis=1)  # (batch,)
-        free = self._all_row_bits ^ blocked  # (batch,)
-        row_patterns = free.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)  # (batch, 8) byte r = row r
-        table = self._table_scaled
-        state = table.take(row_patterns[:, 0].astype(np.intp))  # (batch,) from _EMPTY (state 0)
-        for row in range(1, self.grid_size):
-            state = table.take(state + row_patterns[:, row])
-        connected = self._accept.take(state >> self._pattern_bits)  # (batch,)
-        color_neighbors = self._neighbor_bits.take(placements[:, n_walls : n_walls + n_colors])  # (batch, colours)
-        touches_free = ((color_neighbors & free[:, None]) != 0).all(axis=1)  # (batch,)
-        return connected & touches_free
-
 
 # --------------------------------------------------------------------------- the env
 class HierGridVectorEnv(gym.vector.VectorEnv):
@@ -254,7 +124,7 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
         self.grid_size, self.n_colors, self.n_walls = int(grid_size), int(n_colors), int(n_walls)
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
-        self.layout_sampler = BatchedLayoutSampler(self.grid_size, self.n_colors, self.n_walls)
+        self.layout_sampler = LayoutSampler(self.grid_size, self.n_colors, self.n_walls)
 
         n, n_cells = self.num_envs, self.grid_size**2
         self.n_cells = n_cells
