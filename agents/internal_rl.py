@@ -202,6 +202,40 @@ def clipped_surrogate_loss(
     return loss, clip_fraction
 
 
+class CachedStepper:
+    """One base-model timestep from the KV cache: lower blocks, then upper blocks (SPEC B4, §9.2 item 9)."""
+
+    def __init__(self, base_model: CausalTransformer, layer: int) -> None:
+        self.base_model, self.layer = base_model, layer
+
+    def reset(self, num_envs: int, max_steps: int) -> None:
+        self.cache = self.base_model.init_cache(num_envs, max_steps + 1)
+
+    def lower(self, obs: Tensor) -> Tensor:
+        return self.base_model.step_lower(obs, self.cache, self.layer)  # (B, W)
+
+    def upper(self, controlled: Tensor) -> Tensor:
+        return self.base_model.step_upper(controlled, self.cache, self.layer).action_logits  # (B, A)
+
+
+class ReencodingStepper(CachedStepper):
+    """The same timestep by re-encoding the whole history (the slow reference for benchmarks/tests)."""
+
+    def reset(self, num_envs: int, max_steps: int) -> None:
+        self.observations: list[Tensor] = []
+        self.controlled: list[Tensor] = []
+
+    def lower(self, obs: Tensor) -> Tensor:
+        self.observations.append(obs)
+        history = torch.stack(self.observations, 1)  # (B, t, D)
+        return self.base_model.forward_lower(history, self.layer)[:, -1]
+
+    def upper(self, controlled: Tensor) -> Tensor:
+        self.controlled.append(controlled)
+        history = torch.stack(self.controlled, 1)  # (B, t, W)
+        return self.base_model.forward_upper(history, self.layer).action_logits[:, -1]
+
+
 class InternalRLEnvironment:
     """The frozen base model + switching unit + decoder around the batched grid env (SPEC A§6)."""
 
@@ -216,11 +250,17 @@ class InternalRLEnvironment:
         self.switch_threshold = switch_threshold
 
     @torch.no_grad()
-    def collect(self, policy: CodePolicy, seed: int, generator: torch.Generator) -> EpisodeBatch:
-        """Run one synchronous episode per env with the current policy (Alg. 1–3)."""
-        n, mc, base = self.num_envs, self.metacontroller, self.base_model
+    def collect(
+        self, policy: CodePolicy, seed: int, generator: torch.Generator, stepper: CachedStepper | None = None
+    ) -> EpisodeBatch:
+        """Run one synchronous episode per env with the current policy (Alg. 1–3).
+
+        ``stepper`` computes the base model's timestep; the default uses the KV cache.
+        """
+        n, mc = self.num_envs, self.metacontroller
+        stepper = stepper or CachedStepper(self.base_model, self.layer)
         obs, _ = self.envs.reset(seed=seed)
-        cache = base.init_cache(n, self.max_steps + 1)
+        stepper.reset(n, self.max_steps)
         history = torch.zeros(n, mc.config.history_size)  # h_{t-1}
         code = torch.zeros(n, mc.config.latent_dim)  # z_{t-1}, z_0 = 0
         policy_state = policy.initial_state(n)
@@ -230,7 +270,7 @@ class InternalRLEnvironment:
         lengths = np.zeros(n, dtype=np.int64)
         std = policy.log_std.exp()
         for t in range(self.max_steps):
-            residual = base.step_lower(torch.from_numpy(obs), cache, self.layer)  # (n, W)
+            residual = stepper.lower(torch.from_numpy(obs))  # (n, W), uncontrolled e_t
             if t == 0:
                 acts = active.clone()
             else:
@@ -248,7 +288,7 @@ class InternalRLEnvironment:
                 decision_rows.append(rows)
                 code[rows] = sampled
             controlled = mc.apply_controller(residual, code)
-            logits = base.step_upper(controlled, cache, self.layer).action_logits  # (n, A)
+            logits = stepper.upper(controlled)  # (n, A)
             actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
             obs, rewards, terminated, truncated, _ = self.envs.step(actions.numpy())
             ended = active.numpy() & (terminated | truncated)

@@ -31,7 +31,7 @@ from agents.checkpoints import (
 )
 from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacontroller_loss
 from agents.models.controller import freeze
-from agents.models.transformer import CausalTransformer
+from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import CsvLog, set_threads
 from hier_envs.datasets import EpisodeDataset
@@ -60,6 +60,9 @@ class MetacontrollerTrainConfig:
     """Steps between rolling checkpoints."""
     length_buckets: int = 8
     """Length-bucketed batches, as in pretraining."""
+    cotrain: bool = False
+    """Co-training ablation (SPEC A§5.4, C.4.2): for the grid the base model starts from a random
+    initialisation and is trained jointly with the metacontroller on D*."""
     seed: int = 0
     """Seeds initialisation, batches and the reparameterisation noise."""
     num_threads: int = 2
@@ -79,6 +82,16 @@ METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
     "default": MetacontrollerTrainConfig(),
     "paper": MetacontrollerTrainConfig(train_steps=64_000, batch_size=512, log_every=1000, checkpoint_every=2000),
 }
+
+
+def load_cotrained_base_model(path: str | Path) -> CausalTransformer:
+    """The jointly trained base model stored with a co-trained metacontroller."""
+    record = load_checkpoint(path, expected_kind=METACONTROLLER_KIND)
+    if "base_model" not in record:
+        raise CheckpointError(f"{path}: not a co-trained metacontroller (no base_model weights)")
+    base_model = CausalTransformer(TransformerConfig.from_dict(record["base_model_config"]))
+    load_model_state(base_model, record["base_model"], path)
+    return base_model
 
 
 def load_metacontroller(path: str | Path, width: int) -> Metacontroller:
@@ -112,10 +125,16 @@ def train_metacontroller(
         _check_config(final_path, load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND), config_dict)
         return final_path
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
-    freeze(base_model)
     torch.manual_seed(config.seed)
+    if config.cotrain:
+        base_model = CausalTransformer(base_model.config)  # fresh initialisation, trained jointly
+        trainable = [*base_model.parameters()]
+    else:
+        freeze(base_model)
+        trainable = []
     metacontroller = Metacontroller(base_model.config.width, config.metacontroller)
-    optimizer = torch.optim.AdamW(metacontroller.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    trainable += list(metacontroller.parameters())
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     batch_rng = np.random.default_rng([config.seed, 41])
     noise = torch.Generator().manual_seed(config.seed + 1)
     sampler = LengthBucketSampler(np.arange(dataset.n_episodes), dataset.episode_lengths, config.length_buckets)
@@ -125,6 +144,8 @@ def train_metacontroller(
         record = load_checkpoint(latest_path, expected_kind=METACONTROLLER_KIND)
         _check_config(latest_path, record, config_dict)
         load_model_state(metacontroller, record["model"], latest_path)
+        if config.cotrain:
+            load_model_state(base_model, record["base_model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(batch_rng, record["batch_rng"])
         set_generator_state(noise, record["noise"])
@@ -132,12 +153,16 @@ def train_metacontroller(
     log.truncate_after(step)
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, {
+        payload = {
             "kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": optimizer.state_dict(),
             "step": step, "config": config_dict, "batch_rng": generator_state(batch_rng),
             "noise": generator_state(noise), "elapsed_s": elapsed, "controlled_layer": layer,
             "dataset_sha256": dataset.sha256,
-        })
+        }
+        if config.cotrain:
+            payload["base_model"] = base_model.state_dict()
+            payload["base_model_config"] = base_model.config.to_dict()
+        save_checkpoint(path, payload)
 
     import time
 
@@ -147,7 +172,7 @@ def train_metacontroller(
     tic = time.perf_counter()
     while step < end:
         batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
-        with torch.no_grad():
+        with torch.set_grad_enabled(config.cotrain):
             residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
         output = metacontroller(residual, batch["mask"], generator=noise)
         logits = base_model.forward_upper(output.controlled, layer).action_logits  # (B, T, A)

@@ -10,6 +10,7 @@ from agents.internal_rl import (
     INTERNAL_RL_PRESETS,
     CodePolicy,
     InternalRLEnvironment,
+    ReencodingStepper,
     batch_normalised_advantage,
     clipped_surrogate_loss,
     train_internal_rl,
@@ -67,6 +68,21 @@ def test_collect_acts_only_at_switches_and_matches_full_forward(frozen_parts):
     recomputed = policy.sequence_log_prob(batch.residuals, batch.codes)
     torch.testing.assert_close(recomputed[batch.decision_mask], batch.log_probs[batch.decision_mask], atol=1e-5, rtol=1e-5)
     assert set(batch.returns.tolist()) <= {0.0, 1.0} and (batch.lengths >= 1).all()
+
+
+def test_cached_rollout_equals_reencoding_the_history(frozen_parts):
+    """§9.2 item 9 end to end: KV-cached collection = re-encoding the full context at every step."""
+    base, metacontroller = frozen_parts
+    environment = InternalRLEnvironment(base, metacontroller, "HierGrid-v0", 6, switch_threshold=0.5)
+    policy = CodePolicy(base.config.width, 8, 16, 0.0)
+    cached = environment.collect(policy, seed=7, generator=torch.Generator().manual_seed(1))
+    reencoded = environment.collect(
+        policy, seed=7, generator=torch.Generator().manual_seed(1), stepper=ReencodingStepper(base, environment.layer)
+    )
+    np.testing.assert_array_equal(cached.lengths, reencoded.lengths)
+    torch.testing.assert_close(cached.returns, reencoded.returns)
+    torch.testing.assert_close(cached.codes, reencoded.codes)
+    torch.testing.assert_close(cached.residuals, reencoded.residuals, atol=1e-5, rtol=1e-5)
 
 
 def test_same_seed_same_curve_and_resume(frozen_parts, tmp_path):

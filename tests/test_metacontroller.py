@@ -140,3 +140,17 @@ def test_switch_matching_and_scores():
     assert scores["f1"] == 1.0 and scores["switches_per_episode"] == 2.0
     early = [(np.array([1.0, 0.9, 0.0, 0.0, 0.0, 0.0]), np.array([0, 0, 0, 0, 2, 2]))]
     assert switching_scores(early)["f1"] == 0.0
+
+
+def test_cotraining_trains_a_fresh_base_model(tmp_path):
+    from agents.train_metacontroller import load_cotrained_base_model
+
+    torch.manual_seed(0)
+    pretrained = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    before = [p.clone() for p in pretrained.parameters()]
+    dataset = generate_grid_dataset(30, 0.0, seed=0, progress=False)
+    config = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=6, log_every=3, checkpoint_every=3, cotrain=True)
+    path = train_metacontroller(config, pretrained, dataset, tmp_path / "co", progress=False)
+    cotrained = load_cotrained_base_model(path)
+    assert all(torch.equal(a, b) for a, b in zip(before, pretrained.parameters()))  # the pretrained model is untouched
+    assert not all(torch.equal(a, b) for a, b in zip(before, cotrained.parameters()))

@@ -1,0 +1,419 @@
+"""Stock Stable-Baselines3 baselines trained from scratch on the pinpad envs (SPEC B2, B6).
+
+Three agents, all unmodified SB3 / sb3-contrib classes used through their public API:
+
+| algo | class | observation | label |
+|---|---|---|---|
+| ``recurrent_ppo`` | ``sb3_contrib.RecurrentPPO`` (``MlpLstmPolicy``) | raw (SPEC A§2.1) | faithful |
+| ``ppo`` | ``stable_baselines3.PPO`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged |
+| ``dqn`` | ``stable_baselines3.DQN`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged |
+
+The raw observation is not Markov for an ordered task (SPEC B2 last bullet), so a memoryless
+agent needs the privileged wrapper; the recurrent agent must remember progress itself.
+
+Implementation details (for the benchmark tables):
+
+- **Budget.** The unit is *training episodes* (episodes finished by the training envs), so
+  that baselines compare with internal RL "at the same episode budget" (SPEC A§7.2); a
+  timestep budget is also accepted, and with both the run stops at whichever comes first.
+  Training stops at the first vectorised step at which the episode count reaches the budget,
+  so it may overshoot by at most ``n_envs - 1`` episodes; the curve records the actual count.
+  SB3's ``learn`` needs a timestep total for its schedules (DQN's ε decay, learning-rate
+  schedules): with an episode budget it is the upper bound ``episodes × max_steps``.
+- **Evaluation.** Every ``eval_every_episodes`` training episodes (and once before training)
+  the current policy plays ``eval_episodes`` episodes on separate eval envs, through SB3's
+  ``evaluate_policy`` (which spreads episodes evenly over the eval envs, so short failed
+  episodes are not over-counted). Success = episode return 1.0, which the pinpad gives only
+  on completing the task (SPEC B2). PPO and RecurrentPPO evaluate their *stochastic* policy
+  (``deterministic=False``), DQN its greedy policy (``deterministic=True``; a stochastic DQN
+  evaluation would be ε-greedy under the training schedule). The eval envs are re-seeded
+  with the same seed before every evaluation, so every point of a curve sees the same layouts.
+- **Seeding.** Training env ``i`` is seeded ``seed + i``, eval env ``i`` is seeded
+  ``seed + EVAL_SEED_OFFSET + i``, and the model gets ``seed``. With
+  ``torch.set_num_threads(1)`` on CPU the same seed gives the same curve (``wall_s`` aside).
+- **Timing.** ``wall_s`` in the curve is training wall-clock time *excluding* evaluation.
+- **Saving and resume.** The final model is saved with ``model.save`` (written to a temporary
+  name and renamed). Resume is at run granularity: the harness (``benchmarks/run_all.py``)
+  skips runs whose result JSON exists; an interrupted SB3 run restarts from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+import hier_envs  # noqa: F401  (registers the env ids)
+from hier_envs.wrappers import PrivilegedProgressWrapper
+
+__all__ = [
+    "EVAL_SEED_OFFSET",
+    "HYPERPARAMS",
+    "SB3_ALGORITHMS",
+    "SB3AlgorithmSpec",
+    "resolve_hyperparams",
+    "train_sb3_baseline",
+]
+
+EVAL_SEED_OFFSET = 10_000
+"""Eval env ``i`` is seeded ``seed + EVAL_SEED_OFFSET + i``, disjoint from the training seeds."""
+MAX_EVAL_ENVS = 8
+"""At most this many eval envs (fewer when ``eval_episodes`` is smaller)."""
+
+
+@dataclass(frozen=True)
+class SB3AlgorithmSpec:
+    """One stock SB3 algorithm as used here."""
+
+    algorithm_class: type[BaseAlgorithm]
+    """The unmodified SB3 / sb3-contrib class."""
+    privileged: bool
+    """Whether it trains on :class:`PrivilegedProgressWrapper` (labelled in every table)."""
+    eval_deterministic: bool
+    """``deterministic`` passed to ``evaluate_policy`` (module docstring, "Evaluation")."""
+
+
+SB3_ALGORITHMS: dict[str, SB3AlgorithmSpec] = {
+    "recurrent_ppo": SB3AlgorithmSpec(RecurrentPPO, privileged=False, eval_deterministic=False),
+    "ppo": SB3AlgorithmSpec(PPO, privileged=True, eval_deterministic=False),
+    "dqn": SB3AlgorithmSpec(DQN, privileged=True, eval_deterministic=True),
+}
+"""The baselines by name (SPEC B2 last bullet): faithful recurrent PPO, privileged PPO and DQN."""
+
+
+# Hyperparameters as data, rl-baselines3-zoo style: one dict per algorithm per env id. ``n_envs``
+# and ``policy`` are read by train_sb3_baseline; every other key goes to the algorithm's
+# constructor. None of these were tuned for the pinpad (the paper reports no stock baselines).
+HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "recurrent_ppo": {
+        # rl-zoo hyperparams/ppo_lstm.yml (atari / MiniGrid-like defaults: n_envs 8, n_steps 128,
+        # n_epochs 4, lr 2.5e-4, clip 0.2), with a 128-unit LSTM (as rl-zoo's pybullet entries)
+        # to stay CPU-sized, and a small entropy bonus for the sparse reward (INFERRED).
+        "HierGrid-v0": {
+            "policy": "MlpLstmPolicy",
+            "n_envs": 8,
+            "n_steps": 128,
+            "batch_size": 256,
+            "n_epochs": 4,
+            "learning_rate": 2.5e-4,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "clip_range": 0.2,
+            "ent_coef": 0.01,
+            "vf_coef": 0.5,
+            "policy_kwargs": {"lstm_hidden_size": 128},
+        },
+    },
+    "ppo": {
+        # rl-zoo hyperparams/ppo.yml "minigrid-defaults" (n_envs 8, n_steps 128, batch 64,
+        # 10 epochs, lr 2.5e-4, gae 0.95, clip 0.2) with ent_coef 0.01 instead of 0.0 for the
+        # sparse reward (INFERRED). No VecNormalize: the observation is already one-hot.
+        "HierGrid-v0": {
+            "policy": "MlpPolicy",
+            "n_envs": 8,
+            "n_steps": 128,
+            "batch_size": 64,
+            "n_epochs": 10,
+            "learning_rate": 2.5e-4,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "clip_range": 0.2,
+            "ent_coef": 0.01,
+            "vf_coef": 0.5,
+        },
+    },
+    "dqn": {
+        # rl-zoo hyperparams/dqn.yml CartPole/Acrobot family (lr 2.5e-4, buffer 1e5, gamma 0.99,
+        # final eps ~0.1) with one gradient step per 4 transitions (4 envs, train_freq 1) as in
+        # the original DQN, a 256x256 MLP as rl-zoo's tuned MountainCar/LunarLander entries, and
+        # the exploration fraction shortened because the schedule's total is an upper bound
+        # (episodes x 100 steps; module docstring) (INFERRED).
+        "HierGrid-v0": {
+            "policy": "MlpPolicy",
+            "n_envs": 4,
+            "learning_rate": 2.5e-4,
+            "buffer_size": 100_000,
+            "learning_starts": 1_000,
+            "batch_size": 128,
+            "gamma": 0.99,
+            "train_freq": 1,
+            "gradient_steps": 1,
+            "target_update_interval": 2_000,
+            "exploration_fraction": 0.05,
+            "exploration_initial_eps": 1.0,
+            "exploration_final_eps": 0.05,
+            "policy_kwargs": {"net_arch": [256, 256]},
+        },
+    },
+}
+
+
+def resolve_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The hyperparameters of ``algo`` on ``env_id`` with ``overrides`` applied (a new dict)."""
+    if algo not in SB3_ALGORITHMS:
+        raise ValueError(f"unknown SB3 algo {algo!r}; expected one of {sorted(SB3_ALGORITHMS)}")
+    per_env = HYPERPARAMS[algo]
+    if env_id not in per_env:
+        raise ValueError(f"no {algo} hyperparameters for env {env_id!r}; known envs: {sorted(per_env)}")
+    resolved = dict(per_env[env_id])
+    resolved.update(overrides or {})
+    for key in ("n_envs", "policy"):
+        if key not in resolved:
+            raise ValueError(f"{algo} hyperparameters for {env_id!r} need {key!r}")
+    if isinstance(resolved["n_envs"], bool) or not isinstance(resolved["n_envs"], int) or resolved["n_envs"] < 1:
+        raise ValueError(f"n_envs must be a positive int, got {resolved['n_envs']!r}")
+    return resolved
+
+
+class _EpisodeBudgetCallback(BaseCallback):
+    """Counts training episodes, evaluates on schedule and stops at the episode budget."""
+
+    def __init__(
+        self,
+        total_episodes: int | None,
+        eval_every_episodes: int,
+        evaluate: Any,
+        progress: bool,
+    ) -> None:
+        super().__init__()
+        self.total_episodes = total_episodes
+        self.eval_every_episodes = eval_every_episodes
+        self.evaluate = evaluate
+        self.episodes = 0
+        self.next_eval = eval_every_episodes
+        self.progress = progress
+        self._bar: Any = None
+
+    def _on_training_start(self) -> None:
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.total_episodes, unit="ep", desc=type(self.model).__name__)
+
+    def _on_step(self) -> bool:
+        finished = int(np.sum(self.locals["dones"]))
+        self.episodes += finished
+        if self._bar is not None and finished:
+            self._bar.update(finished)
+        if self.episodes >= self.next_eval:
+            self.evaluate(self.episodes, self.model.num_timesteps)
+            while self.next_eval <= self.episodes:
+                self.next_eval += self.eval_every_episodes
+        return self.total_episodes is None or self.episodes < self.total_episodes
+
+    def _on_training_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _positive_int(name: str, value: object, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _save_model_atomic(model: BaseAlgorithm, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".zip")
+    os.close(fd)
+    try:
+        model.save(temp_name)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def _max_episode_steps(env_id: str, env_kwargs: Mapping[str, Any]) -> int:
+    probe = gym.make(env_id, **env_kwargs)
+    try:
+        steps = getattr(probe.unwrapped, "max_steps", None) or (probe.spec and probe.spec.max_episode_steps)
+    finally:
+        probe.close()
+    if not steps:
+        raise ValueError(f"cannot find the episode horizon of {env_id!r} (no max_steps or max_episode_steps)")
+    return int(steps)
+
+
+def _make_envs(env_id: str, n_envs: int, seed: int, privileged: bool, env_kwargs: Mapping[str, Any]) -> VecEnv:
+    return make_vec_env(
+        env_id,
+        n_envs=n_envs,
+        seed=seed,
+        wrapper_class=PrivilegedProgressWrapper if privileged else None,
+        env_kwargs={"render_mode": None, **env_kwargs},
+        vec_env_cls=DummyVecEnv,
+    )
+
+
+def train_sb3_baseline(
+    algo: str,
+    env_id: str,
+    total_episodes: int | None,
+    total_timesteps: int | None,
+    seed: int,
+    eval_every_episodes: int,
+    eval_episodes: int,
+    out_dir: Path,
+    progress: bool = False,
+    *,
+    hyperparam_overrides: Mapping[str, Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one stock SB3 baseline from scratch and return its learning curve (SPEC B6).
+
+    Parameters
+    ----------
+    algo: ``"recurrent_ppo"`` (faithful), ``"ppo"`` or ``"dqn"`` (privileged); see
+        :data:`SB3_ALGORITHMS`.
+    env_id: a registered id with an entry in :data:`HYPERPARAMS` (e.g. ``"HierGrid-v0"``).
+    total_episodes, total_timesteps: the training budget; at least one must be given, and with
+        both the run stops at whichever is reached first (module docstring, "Budget").
+    seed: seeds the model and the training and eval envs (module docstring, "Seeding").
+    eval_every_episodes, eval_episodes: evaluation schedule and size.
+    out_dir: receives ``model.zip`` (the final SB3 model) and ``curve.json`` (the return value).
+    progress: show a tqdm bar over training episodes.
+    hyperparam_overrides: keys replacing :data:`HYPERPARAMS` entries (presets use this).
+    env_kwargs: extra ``gym.make`` keywords.
+
+    Returns a JSON-ready dict: ``algo``, ``env_id``, ``seed``, ``privileged``,
+    ``eval_deterministic``, ``curve`` (a list of ``{"episodes", "env_steps", "success_rate",
+    "wall_s"}``, first point before training), ``final_success_rate`` (the last point),
+    ``episodes``, ``env_steps``, ``wall_s`` (training time without evaluation),
+    ``eval_wall_s``, ``hyperparams`` and ``model_path``.
+    """
+    hyperparams = resolve_hyperparams(algo, env_id, hyperparam_overrides)
+    spec = SB3_ALGORITHMS[algo]
+    total_episodes = _positive_int("total_episodes", total_episodes, allow_none=True)
+    total_timesteps = _positive_int("total_timesteps", total_timesteps, allow_none=True)
+    if total_episodes is None and total_timesteps is None:
+        raise ValueError("give total_episodes or total_timesteps (or both), got neither")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    eval_every_episodes = _positive_int("eval_every_episodes", eval_every_episodes)
+    eval_episodes = _positive_int("eval_episodes", eval_episodes)
+    out_dir = Path(out_dir)
+    env_kwargs = dict(env_kwargs or {})
+    seed = int(seed)
+
+    torch.set_num_threads(1)
+    constructor_kwargs = {k: v for k, v in hyperparams.items() if k not in ("n_envs", "policy")}
+    n_envs = hyperparams["n_envs"]
+    train_envs = _make_envs(env_id, n_envs, seed, spec.privileged, env_kwargs)
+    n_eval_envs = min(eval_episodes, MAX_EVAL_ENVS)
+    eval_seed = seed + EVAL_SEED_OFFSET
+    eval_envs = _make_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
+    if total_timesteps is None:
+        learn_timesteps = total_episodes * _max_episode_steps(env_id, env_kwargs)
+    elif total_episodes is None:
+        learn_timesteps = total_timesteps
+    else:
+        learn_timesteps = min(total_timesteps, total_episodes * _max_episode_steps(env_id, env_kwargs))
+
+    model = spec.algorithm_class(
+        hyperparams["policy"], train_envs, seed=seed, device="cpu", verbose=0, **constructor_kwargs
+    )
+    curve: list[dict[str, Any]] = []
+    clock = {"start": time.perf_counter(), "eval": 0.0}
+
+    def evaluate(episodes: int, env_steps: int) -> None:
+        eval_start = time.perf_counter()
+        eval_envs.seed(eval_seed)  # same layouts at every evaluation point
+        returns, _ = evaluate_policy(
+            model,
+            eval_envs,
+            n_eval_episodes=eval_episodes,
+            deterministic=spec.eval_deterministic,
+            return_episode_rewards=True,
+        )
+        success_rate = float(np.mean(np.asarray(returns) >= 1.0))
+        eval_end = time.perf_counter()
+        curve.append(
+            {
+                "episodes": int(episodes),
+                "env_steps": int(env_steps),
+                "success_rate": success_rate,
+                "wall_s": round(eval_start - clock["start"] - clock["eval"], 4),
+            }
+        )
+        clock["eval"] += eval_end - eval_start
+
+    callback = _EpisodeBudgetCallback(total_episodes, eval_every_episodes, evaluate, progress)
+    try:
+        evaluate(0, 0)
+        model.learn(total_timesteps=learn_timesteps, callback=callback, progress_bar=False)
+        if curve[-1]["episodes"] != callback.episodes or curve[-1]["env_steps"] != model.num_timesteps:
+            evaluate(callback.episodes, model.num_timesteps)
+        model_path = _save_model_atomic(model, out_dir / "model.zip")
+    finally:
+        train_envs.close()
+        eval_envs.close()
+
+    result = {
+        "algo": algo,
+        "env_id": env_id,
+        "seed": seed,
+        "privileged": spec.privileged,
+        "eval_deterministic": spec.eval_deterministic,
+        "total_episodes": total_episodes,
+        "total_timesteps": total_timesteps,
+        "learn_timesteps": learn_timesteps,
+        "eval_every_episodes": eval_every_episodes,
+        "eval_episodes": eval_episodes,
+        "curve": curve,
+        "final_success_rate": curve[-1]["success_rate"],
+        "episodes": callback.episodes,
+        "env_steps": int(model.num_timesteps),
+        "wall_s": curve[-1]["wall_s"],
+        "eval_wall_s": round(clock["eval"], 4),
+        "hyperparams": _jsonable(hyperparams),
+        "model_path": str(model_path),
+    }
+    _write_json_atomic(out_dir / "curve.json", result)
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    """Hyperparameters as JSON: containers recursed, non-JSON leaves (classes, callables) as repr."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    return repr(value)
