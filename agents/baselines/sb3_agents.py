@@ -19,7 +19,7 @@ Implementation details (for the benchmark tables):
   Training stops at the first vectorised step at which the episode count reaches the budget,
   so it may overshoot by at most ``n_envs - 1`` episodes; the curve records the actual count.
   SB3's ``learn`` needs a timestep total for its schedules (DQN's ε decay, learning-rate
-  schedules): with an episode budget it is the upper bound ``episodes × max_steps``.
+  schedules): with an episode budget it is the upper bound ``(episodes + n_envs) × max_steps``.
 - **Evaluation.** Every ``eval_every_episodes`` training episodes (and once before training)
   the current policy plays ``eval_episodes`` episodes on separate eval envs, through SB3's
   ``evaluate_policy`` (which spreads episodes evenly over the eval envs, so short failed
@@ -144,7 +144,7 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
         # final eps ~0.1) with one gradient step per 4 transitions (4 envs, train_freq 1) as in
         # the original DQN, a 256x256 MLP as rl-zoo's tuned MountainCar/LunarLander entries, and
         # the exploration fraction shortened because the schedule's total is an upper bound
-        # (episodes x 100 steps; module docstring) (INFERRED).
+        # ((episodes + n_envs) x 100 steps; module docstring) (INFERRED).
         "HierGrid-v0": {
             "policy": "MlpPolicy",
             "n_envs": 4,
@@ -336,12 +336,10 @@ def train_sb3_baseline(
     n_eval_envs = min(eval_episodes, MAX_EVAL_ENVS)
     eval_seed = seed + EVAL_SEED_OFFSET
     eval_envs = _make_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
-    if total_timesteps is None:
-        learn_timesteps = total_episodes * _max_episode_steps(env_id, env_kwargs)
-    elif total_episodes is None:
-        learn_timesteps = total_timesteps
-    else:
-        learn_timesteps = min(total_timesteps, total_episodes * _max_episode_steps(env_id, env_kwargs))
+    # With an episode budget, SB3 still needs a timestep total (for its schedules): the most
+    # steps the budget can take, (episodes + episodes still running) x horizon.
+    episode_bound = None if total_episodes is None else (total_episodes + n_envs) * _max_episode_steps(env_id, env_kwargs)
+    learn_timesteps = min(b for b in (total_timesteps, episode_bound) if b is not None)
 
     model = spec.algorithm_class(
         hyperparams["policy"], train_envs, seed=seed, device="cpu", verbose=0, **constructor_kwargs

@@ -1,0 +1,333 @@
+"""Metacontroller → switching analysis → internal RL → rate–distortion sweep → report (grid).
+
+``python -m agents.internal_rl_study --preset default --base-model runs/grid_default/base_model/model.pt
+--dstar runs/grid_default/data_Dstar.npz`` runs SPEC A§5–6 end to end from a pretrained base
+model and writes::
+
+    results/internal_rl_<preset>/
+    ├── report.md             switching scores, internal-RL success per seed, episodes to 50%/80%,
+    │                         wall times, rollout throughput, rate–distortion table
+    ├── results.json          every number in the report
+    ├── switching.png         β_t strips with the true boundaries, and the β histogram
+    ├── learning_curve.png    success vs episodes: median and 25–75% band over seeds
+    └── rate_distortion.png   KL vs action NLL per α, frozen vs co-trained (paper Fig. 7)
+
+Each stage caches its result under the run directory, and every trainer resumes from its own
+checkpoints, so an interrupted study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.base_model_study import StageCache
+from agents.internal_rl import INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
+from agents.metacontroller import MetacontrollerConfig, metacontroller_loss
+from agents.models.controller import freeze
+from agents.models.transformer import CausalTransformer
+from agents.pretrain import batch_tensors, load_base_model
+from agents.rollout_throughput import measure_internal_rl_throughput
+from agents.switching_analysis import collect_betas, plot_switching, switching_scores
+from agents.train_metacontroller import (
+    METACONTROLLER_PRESETS,
+    MetacontrollerTrainConfig,
+    load_cotrained_base_model,
+    load_metacontroller,
+    train_metacontroller,
+)
+from agents.training_utils import CsvLog, set_threads, write_text_atomic
+from hier_envs.datasets import EpisodeDataset, generate_grid_dataset, load_dataset, save_dataset
+
+
+@dataclass(frozen=True)
+class InternalRLStudyConfig:
+    """Everything one internal-RL study runs (presets SPEC B5)."""
+
+    metacontroller: MetacontrollerTrainConfig
+    """The metacontroller used for internal RL (its α is the chosen one)."""
+    rl: InternalRLConfig
+    """Internal-RL hyperparameters."""
+    rl_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Independent internal-RL runs."""
+    sweep_kl_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.17, 0.3, 0.5, 1.0)
+    """α values of the rate–distortion sweep (SPEC A§5.2, Fig. 7)."""
+    sweep_train_steps: int = 1500
+    """Steps per sweep run (shorter than the main run, to fit the CPU budget)."""
+    sweep_cotrain: bool = True
+    """Also sweep the co-trained variant (base model trained jointly from scratch)."""
+    heldout_episodes: int = 1000
+    """Fresh D*-style episodes (ε = 0, another seed) for the switching analysis and the sweep."""
+    throughput_envs: int = 256
+    """Batch of envs for the cached-vs-re-encoding throughput comparison."""
+
+
+INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
+    "smoke": InternalRLStudyConfig(
+        METACONTROLLER_PRESETS["smoke"], INTERNAL_RL_PRESETS["smoke"], rl_seeds=(0, 1), sweep_kl_weights=(0.1, 1.0),
+        sweep_train_steps=10, heldout_episodes=30, throughput_envs=16,
+    ),
+    "default": InternalRLStudyConfig(METACONTROLLER_PRESETS["default"], INTERNAL_RL_PRESETS["default"]),
+    "paper": InternalRLStudyConfig(
+        METACONTROLLER_PRESETS["paper"], INTERNAL_RL_PRESETS["paper"], sweep_train_steps=64_000, heldout_episodes=5000
+    ),
+}
+
+
+def episodes_to_reach(episodes: np.ndarray, success: np.ndarray, threshold: float) -> float | None:
+    """First episode count at which the success rate reaches ``threshold`` (None if never)."""
+    reached = np.flatnonzero(success >= threshold)
+    return float(episodes[reached[0]]) if len(reached) else None
+
+
+@torch.no_grad()
+def heldout_rate_distortion(
+    base_model: CausalTransformer, metacontroller: Any, dataset: EpisodeDataset, layer: int, kl_weight: float
+) -> dict[str, float]:
+    """Action NLL (distortion) and KL (rate) on held-out episodes, with sampled codes as in training."""
+    metacontroller.eval()
+    indices = np.arange(dataset.n_episodes)
+    generator = torch.Generator().manual_seed(0)
+    totals = {"action_nll": 0.0, "kl": 0.0, "switches_per_episode": 0.0}
+    for start in range(0, len(indices), 256):
+        batch = batch_tensors(dataset, indices[start : start + 256])
+        residual = base_model.forward_lower(batch["observations"], layer)
+        output = metacontroller(residual, batch["mask"], generator=generator)
+        logits = base_model.forward_upper(output.controlled, layer).action_logits
+        losses = metacontroller_loss(logits, batch["actions"], batch["mask"], output, kl_weight)
+        share = len(batch["mask"]) / len(indices)
+        for key in totals:
+            totals[key] += float(losses[key]) * share
+    return totals
+
+
+def run_internal_rl_study(
+    config: InternalRLStudyConfig, base_model_path: Path, dstar_path: Path, run_dir: Path, out_dir: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) every stage and write the report."""
+    set_threads(config.metacontroller.num_threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stages = StageCache(run_dir / "stages")
+    base_model = freeze(load_base_model(base_model_path))
+    layer = base_model.config.controlled_layer
+    dstar = load_dataset(dstar_path)
+    heldout_path = run_dir / "data_Dstar_heldout.npz"
+    if not heldout_path.exists():
+        heldout_seed = int(dstar.metadata["generator"]["seed"]) + 1000
+        save_dataset(generate_grid_dataset(config.heldout_episodes, 0.0, heldout_seed, progress=progress), heldout_path)
+    heldout = load_dataset(heldout_path)
+
+    # 1. metacontroller (SPEC A§5)
+    mc_path = train_metacontroller(config.metacontroller, base_model, dstar, run_dir / "metacontroller", progress=progress)
+    metacontroller = freeze(load_metacontroller(mc_path, base_model.config.width))
+
+    # 2. switching analysis on held-out episodes (SPEC A§5.4)
+    episodes = collect_betas(base_model, metacontroller, heldout, np.arange(heldout.n_episodes), layer)
+    switching = switching_scores(episodes, tolerance=1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_switching(episodes, switching, out_dir / "switching.png")
+
+    # 3. internal RL, one run per seed (SPEC A§6)
+    rl_runs: dict[str, Any] = {}
+    for seed in config.rl_seeds:
+        rl_config = dataclasses.replace(config.rl, seed=seed)
+        seed_dir = run_dir / "internal_rl" / f"seed_{seed}"
+        train_internal_rl(rl_config, base_model, metacontroller, seed_dir, progress=progress)
+        curve = CsvLog(seed_dir / "learning_curve.csv", ["update"], "update").read()
+        episodes_axis = np.array([float(row["episodes"]) for row in curve])
+        success = np.array([float(row["success_rate"]) for row in curve])
+        smoothed = _moving_average(success, 5)
+        rl_runs[str(seed)] = {
+            "curve": curve,
+            "final_success_rate": float(np.mean(success[-5:])),
+            "episodes_to_50": episodes_to_reach(episodes_axis, smoothed, 0.5),
+            "episodes_to_80": episodes_to_reach(episodes_axis, smoothed, 0.8),
+            "wall_seconds": float(curve[-1]["elapsed_s"]),
+            "env_steps": int(float(curve[-1]["env_steps"])),
+        }
+
+    # 4. rate–distortion sweep (SPEC A§5.4, Fig. 7)
+    sweep = stages.get("rate_distortion") or {}
+    modes = ("frozen", "cotrained") if config.sweep_cotrain else ("frozen",)
+    for mode in modes:
+        for kl_weight in config.sweep_kl_weights:
+            key = f"{mode}/{kl_weight}"
+            if key in sweep:
+                continue
+            sweep_config = dataclasses.replace(
+                config.metacontroller, train_steps=config.sweep_train_steps,
+                metacontroller=dataclasses.replace(config.metacontroller.metacontroller, kl_weight=kl_weight),
+                cotrain=mode == "cotrained", checkpoint_every=max(1, config.sweep_train_steps // 5),
+            )
+            path = train_metacontroller(sweep_config, base_model, dstar, run_dir / "sweep" / mode / f"alpha_{kl_weight}",
+                                        progress=progress)
+            model = freeze(load_cotrained_base_model(path)) if mode == "cotrained" else base_model
+            sweep_mc = freeze(load_metacontroller(path, model.config.width))
+            scores = switching_scores(collect_betas(model, sweep_mc, heldout, np.arange(heldout.n_episodes), layer))
+            sweep[key] = {
+                "mode": mode, "kl_weight": kl_weight,
+                **heldout_rate_distortion(model, sweep_mc, heldout, layer, kl_weight),
+                "f1": scores["f1"], "switches_per_episode_thresholded": scores["switches_per_episode"],
+            }
+            stages.put("rate_distortion", sweep)
+
+    # 5. rollout throughput: cached vs re-encoding (SPEC B4)
+    throughput = stages.get("throughput")
+    if throughput is None:
+        throughput = stages.put(
+            "throughput",
+            measure_internal_rl_throughput(base_model, metacontroller, config.rl.env_id, config.throughput_envs, seed=0),
+        )
+
+    results = {
+        "config": dataclasses.asdict(config),
+        "switching": switching,
+        "internal_rl": rl_runs,
+        "rate_distortion": sweep,
+        "throughput": throughput,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "command": " ".join(sys.argv),
+    }
+    write_internal_rl_report(results, out_dir)
+    return results
+
+
+def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    if len(values) == 0:
+        return values
+    kernel = np.ones(min(window, len(values))) / min(window, len(values))
+    padded = np.concatenate([np.full(len(kernel) - 1, values[0]), values])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
+    """Markdown, JSON and PNGs from ``results``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2))
+    switching, runs, sweep, throughput = (
+        results["switching"], results["internal_rl"], results["rate_distortion"], results["throughput"]
+    )
+    finals = [run["final_success_rate"] for run in runs.values()]
+    alpha = results["config"]["metacontroller"]["metacontroller"]["kl_weight"]
+    lines = [
+        "# Internal RL on the grid (HierGrid-v0)",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"## Switching (held-out D*, α = {alpha}, β ≥ 0.5, ±{switching['tolerance']} steps)",
+        "",
+        "| precision | recall | F1 | switches / episode | true boundaries / episode | β in [0, .05] ∪ [.95, 1] | episodes |",
+        "|---|---|---|---|---|---|---|",
+        f"| {switching['precision']:.3f} | {switching['recall']:.3f} | {switching['f1']:.3f} | "
+        f"{switching['switches_per_episode']:.2f} | {switching['boundaries_per_episode']:.2f} | "
+        f"{switching['fraction_beta_extreme']:.3f} | {switching['episodes']} |",
+        "",
+        "## Internal RL (sparse reward, unseen 12-colour task)",
+        "",
+        "Success rate = mean of the last 5 training batches (on-policy samples). Episodes to 50% / 80% use a",
+        "5-batch moving average.",
+        "",
+        "| seed | final success | episodes to 50% | episodes to 80% | env steps | wall time (min) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seed, run in runs.items():
+        lines.append(
+            f"| {seed} | {run['final_success_rate']:.3f} | {_fmt(run['episodes_to_50'])} | {_fmt(run['episodes_to_80'])} | "
+            f"{run['env_steps']} | {run['wall_seconds'] / 60:.1f} |"
+        )
+    if finals:
+        lines.append(f"| **median** | **{float(np.median(finals)):.3f}** | | | | |")
+    cached, reencoding = throughput["cached"], throughput["reencoding"]
+    lines += [
+        "",
+        f"## Rollout throughput ({throughput['num_envs']} envs, {throughput['threads']} threads, one collected batch each)",
+        "",
+        "| stepper | env steps/s |",
+        "|---|---|",
+        f"| KV cache | {cached['env_steps_per_s']:.0f} |",
+        f"| re-encode full context | {reencoding['env_steps_per_s']:.0f} |",
+        f"| speed-up | {throughput['speedup']:.1f}× |",
+        "",
+        "## Rate–distortion sweep (held-out D*)",
+        "",
+        "| base model | α | action NLL | KL (nats/step) | switches / episode (β ≥ 0.5) | F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in sorted(sweep.values(), key=lambda r: (r["mode"], r["kl_weight"])):
+        lines.append(
+            f"| {row['mode']} | {row['kl_weight']} | {row['action_nll']:.3f} | {row['kl']:.3f} | "
+            f"{row['switches_per_episode_thresholded']:.2f} | {row['f1']:.3f} |"
+        )
+    write_text_atomic(out_dir / "report.md", "\n".join(lines) + "\n")
+
+    if runs:
+        figure, axis = plt.subplots(figsize=(5.5, 3.5))
+        curves = [np.array([[float(r["episodes"]), float(r["success_rate"])] for r in run["curve"]]) for run in runs.values()]
+        length = min(len(curve) for curve in curves)
+        stacked = np.stack([_moving_average(curve[:length, 1], 5) for curve in curves])  # (seeds, updates)
+        x = curves[0][:length, 0]
+        axis.plot(x, np.median(stacked, 0), color="tab:blue", label=f"internal RL (median of {len(curves)} seeds)")
+        axis.fill_between(x, np.percentile(stacked, 25, 0), np.percentile(stacked, 75, 0), color="tab:blue", alpha=0.25)
+        axis.set(xlabel="episodes", ylabel="success rate", ylim=(-0.02, 1.02), title="HierGrid-v0 (sparse reward)")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out_dir / "learning_curve.png", dpi=120)
+        plt.close(figure)
+
+    if sweep:
+        figure, axis = plt.subplots(figsize=(5.5, 3.5))
+        for mode, color in (("frozen", "tab:blue"), ("cotrained", "tab:orange")):
+            rows = sorted((r for r in sweep.values() if r["mode"] == mode), key=lambda r: r["kl_weight"])
+            if not rows:
+                continue
+            axis.plot([r["action_nll"] for r in rows], [r["kl"] for r in rows], marker="o", color=color, label=mode)
+            for r in rows:
+                axis.annotate(f"α={r['kl_weight']}, {r['switches_per_episode_thresholded']:.1f} sw",
+                              (r["action_nll"], r["kl"]), fontsize=6)
+        axis.set(xlabel="action NLL (distortion)", ylabel="KL (rate, nats/step)", title="Rate–distortion")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out_dir / "rate_distortion.png", dpi=120)
+        plt.close(figure)
+
+
+def _fmt(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Metacontroller + internal RL study on the grid (SPEC A§5-6).")
+    parser.add_argument("--preset", choices=sorted(INTERNAL_RL_STUDY_PRESETS), default="default")
+    parser.add_argument("--base-model", required=True, help="pretrained model.pt")
+    parser.add_argument("--dstar", required=True, help="dataset D* (ε = 0)")
+    parser.add_argument("--run-dir", default=None, help="default runs/internal_rl_<preset>")
+    parser.add_argument("--out", default=None, help="default results/internal_rl_<preset>")
+    parser.add_argument("--kl-weight", type=float, default=None, help="override α of the main metacontroller")
+    args = parser.parse_args(argv)
+    config = INTERNAL_RL_STUDY_PRESETS[args.preset]
+    if args.kl_weight is not None:
+        mc = dataclasses.replace(config.metacontroller.metacontroller, kl_weight=args.kl_weight)
+        config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, metacontroller=mc))
+    run_dir = Path(args.run_dir or f"runs/internal_rl_{args.preset}")
+    out_dir = Path(args.out or f"results/internal_rl_{args.preset}")
+    run_internal_rl_study(config, Path(args.base_model), Path(args.dstar), run_dir, out_dir)
+    print((out_dir / "report.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

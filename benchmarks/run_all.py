@@ -1,0 +1,467 @@
+"""The main benchmark job: every method × seed on one or more envs, then the report (SPEC B5, B6).
+
+    python benchmarks/run_all.py                         # default preset, grid, every method
+    python benchmarks/run_all.py --preset smoke --out results/smoke
+    python benchmarks/run_all.py --methods sb3_ppo_privileged,sb3_dqn_privileged --seeds 0,1,2 --workers 2
+    python benchmarks/run_all.py --executor ray --ray-address auto          # needs `pip install ray`
+
+**Results folder** (``--out``, default ``results/<preset>``): ``runs/<env>__<method>__seed<seed>.json``
+(one per *finished* run, schema in :mod:`benchmarks.reporting`), ``work/<env>/<method>/seed<seed>/``
+(method outputs: models, curves, logs), ``summary.csv``, ``summary.md``, learning-curve PNGs and
+``manifest.json`` (command, preset, versions, git commit, wall time).
+
+**Resume.** A run's JSON is written atomically only after the run has finished, and a run whose
+JSON already exists is skipped, so re-running the same command after an interruption finishes
+only the missing runs (a run interrupted midway restarts; methods may resume internally from
+their own checkpoints in their work folder).
+
+**Methods.** :data:`METHOD_REGISTRY` maps a method name to a callable
+``method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict`` that trains and
+evaluates one run and returns the run record (``privileged``, ``curve``, ``final_success_rate``,
+``wall_s``, ``config``; ``method``, ``env`` and ``seed`` are filled in by the loop).
+``env`` is a short name from :data:`ENV_IDS`, ``out_dir`` the run's work folder. Runs execute
+in worker processes (spawned), so a method must be a top-level function of an importable
+module; add it with :func:`register_method` (or an entry in the dict) — the loop is unchanged.
+
+**Executors.** ``local``: a ``ProcessPoolExecutor`` with ``--workers`` processes (default 1;
+this machine has 2 cores). ``ray``: each run is one Ray task (``num_cpus=1``) on a local Ray
+instance or on the cluster at ``--ray-address``; results return to this process, which writes the
+JSONs, so the results folder lives here while work folders are on the workers' file system
+(a shared file system keeps models beside the results). Ray is optional: ``pip install ray``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python benchmarks/run_all.py`: make `import benchmarks` work
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import json
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from benchmarks.reporting import (
+    DEFAULT_REFERENCE_METHOD,
+    RUN_SCHEMA_VERSION,
+    load_runs,
+    run_filename,
+    validate_run_record,
+    write_json_atomic,
+    write_manifest,
+    write_report,
+)
+
+__all__ = [
+    "ENV_IDS",
+    "METHOD_REGISTRY",
+    "PRESETS",
+    "BenchmarkPreset",
+    "RunAllConfig",
+    "main",
+    "parse_seeds",
+    "register_method",
+    "run_benchmark",
+]
+
+ENV_IDS: dict[str, str] = {"grid": "HierGrid-v0", "ant": "HierAnt-v0"}
+"""Short env names accepted by ``--env`` and passed to methods -> registered post-training ids (SPEC B2)."""
+
+
+# ------------------------------------------------------------------------ presets
+@dataclass(frozen=True)
+class BenchmarkPreset:
+    """Budgets and evaluation schedule shared by every method (SPEC B5).
+
+    Every method trains for ``train_episodes`` episodes, so methods compare "at the same episode
+    budget" (SPEC A§7.2). Method-specific knobs go in ``sb3_overrides`` / ``method_options``.
+    """
+
+    name: str
+    """``smoke``, ``default`` or ``paper`` (or a test's own name)."""
+    train_episodes: int
+    """Training-episode budget of every run (SPEC A§7.2 plots success vs RL episodes)."""
+    eval_every_episodes: int
+    """Evaluate the current policy after every this many training episodes (and before training)."""
+    eval_episodes: int
+    """Episodes per evaluation point."""
+    seeds: tuple[int, ...]
+    """Seeds run when ``--seeds`` is not given."""
+    sb3_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per SB3 algo (``recurrent_ppo``, ``ppo``, ``dqn``) hyperparameters replacing
+    ``agents.baselines.sb3_agents.HYPERPARAMS`` entries (e.g. shorter rollouts for smoke)."""
+    method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Free-form per-method options for methods registered later (keyed by method name)."""
+
+    def __post_init__(self) -> None:
+        for name in ("train_episodes", "eval_every_episodes", "eval_episodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty tuple of non-negative ints, got {self.seeds!r}")
+
+
+PRESETS: dict[str, BenchmarkPreset] = {
+    # Wiring only (SPEC B5): a few hundred episodes, one seed; the SB3 methods take well under
+    # a minute together. Shorter PPO rollouts so that several updates happen at all.
+    "smoke": BenchmarkPreset(
+        name="smoke",
+        train_episodes=300,
+        eval_every_episodes=100,
+        eval_episodes=20,
+        seeds=(0,),
+        sb3_overrides={"recurrent_ppo": {"n_steps": 32}, "ppo": {"n_steps": 32}, "dqn": {"learning_starts": 200}},
+    ),
+    # CPU-sized (SPEC B5): 20k training episodes (the paper's curves start resolving internal RL
+    # within ~1e4–1e5 episodes), 3 seeds, 20 evaluation points of 100 episodes.
+    "default": BenchmarkPreset(
+        name="default",
+        train_episodes=20_000,
+        eval_every_episodes=1_000,
+        eval_episodes=100,
+        seeds=(0, 1, 2),
+    ),
+    # The paper's scale (SPEC A§7.2, §8 "Seeds"): 1e6 episodes and 30 runs, for a GPU machine.
+    "paper": BenchmarkPreset(
+        name="paper",
+        train_episodes=1_000_000,
+        eval_every_episodes=10_000,
+        eval_episodes=256,
+        seeds=tuple(range(30)),
+    ),
+}
+"""Named presets (SPEC B5)."""
+
+
+# ------------------------------------------------------------------------ methods
+MethodFn = Callable[[str, int, BenchmarkPreset, Path], dict[str, Any]]
+"""``method(env, seed, preset, out_dir) -> run record`` (module docstring, "Methods")."""
+
+
+def _sb3_run(algo: str, env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """One SB3 baseline run as a run record (SPEC B2 last bullet, B6)."""
+    from agents.baselines.sb3_agents import train_sb3_baseline
+
+    result = train_sb3_baseline(
+        algo,
+        ENV_IDS[env],
+        total_episodes=preset.train_episodes,
+        total_timesteps=None,
+        seed=seed,
+        eval_every_episodes=preset.eval_every_episodes,
+        eval_episodes=preset.eval_episodes,
+        out_dir=out_dir,
+        progress=False,
+        hyperparam_overrides=preset.sb3_overrides.get(algo),
+    )
+    config = {k: v for k, v in result.items() if k not in ("curve", "final_success_rate", "wall_s", "privileged")}
+    return {
+        "privileged": result["privileged"],
+        "curve": result["curve"],
+        "final_success_rate": result["final_success_rate"],
+        "wall_s": result["wall_s"],
+        "config": config,
+    }
+
+
+def run_sb3_recurrent_ppo(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """sb3-contrib RecurrentPPO (MlpLstmPolicy) on the raw observation — faithful."""
+    return _sb3_run("recurrent_ppo", env, seed, preset, out_dir)
+
+
+def run_sb3_ppo_privileged(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """SB3 PPO (MlpPolicy) on PrivilegedProgressWrapper — privileged."""
+    return _sb3_run("ppo", env, seed, preset, out_dir)
+
+
+def run_sb3_dqn_privileged(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """SB3 DQN (MlpPolicy) on PrivilegedProgressWrapper — privileged."""
+    return _sb3_run("dqn", env, seed, preset, out_dir)
+
+
+METHOD_REGISTRY: dict[str, MethodFn] = {
+    "sb3_recurrent_ppo": run_sb3_recurrent_ppo,
+    "sb3_ppo_privileged": run_sb3_ppo_privileged,
+    "sb3_dqn_privileged": run_sb3_dqn_privileged,
+}
+"""Method name -> run function. Insertion order is the default run order."""
+
+
+def register_method(name: str, method: MethodFn, *, replace: bool = False) -> None:
+    """Add ``method`` to :data:`METHOD_REGISTRY` under ``name`` (module docstring, "Methods")."""
+    if not isinstance(name, str) or not name or "__" in name or "/" in name:
+        raise ValueError(f"method name must be a non-empty string without '__' or '/', got {name!r}")
+    if not callable(method):
+        raise TypeError(f"method must be callable, got {method!r}")
+    if name in METHOD_REGISTRY and not replace and METHOD_REGISTRY[name] is not method:
+        raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
+    METHOD_REGISTRY[name] = method
+
+
+# ---------------------------------------------------------------------- arguments
+@dataclass(frozen=True)
+class RunAllConfig:
+    """Command line of ``run_all.py`` (SPEC B5, B6)."""
+
+    preset: Literal["smoke", "default", "paper"] = "default"
+    """Budgets and schedule (SPEC B5)."""
+    env: str = "grid"
+    """Comma list of short env names (``grid``; ``ant`` once it exists)."""
+    methods: str | None = None
+    """Comma list of registered methods; default: every registered method."""
+    seeds: str | None = None
+    """``"0,1,2"`` runs those seeds; a single integer ``N`` runs seeds ``0..N-1``; default: the preset's."""
+    out: Path | None = None
+    """Results folder; default ``results/<preset>``."""
+    executor: Literal["local", "ray"] = "local"
+    """``local`` process pool or ``ray`` tasks."""
+    ray_address: str | None = None
+    """Ray cluster address (``auto``, ``ray://host:10001``); default: start a local Ray instance."""
+    workers: int = 1
+    """Runs executing at once (local processes, or Ray tasks in flight)."""
+    reference: str = DEFAULT_REFERENCE_METHOD
+    """Method whose probability of improvement over the others is reported."""
+    progress: bool = True
+    """Show a progress bar over runs."""
+
+
+def parse_seeds(seeds: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    """``"0,1,2"`` -> (0, 1, 2); ``"3"`` -> (0, 1, 2); ``"5,"`` -> (5,); ``None`` -> ``default``."""
+    if seeds is None:
+        return default
+    text = str(seeds).strip()
+    try:
+        if "," in text:
+            parsed = tuple(int(part) for part in text.split(",") if part.strip())
+        else:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            parsed = tuple(range(count))
+    except ValueError:
+        raise ValueError(f"seeds must be a comma list of non-negative ints or a positive count, got {seeds!r}") from None
+    if not parsed or any(s < 0 for s in parsed) or len(set(parsed)) != len(parsed):
+        raise ValueError(f"seeds must be distinct non-negative ints, got {seeds!r}")
+    return parsed
+
+
+def _comma_list(text: str | None, known: Mapping[str, Any], what: str) -> tuple[str, ...]:
+    if text is None:
+        return tuple(known)
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in known]
+    if not names or unknown:
+        raise ValueError(f"unknown {what} {unknown or text!r}; expected a comma list of {sorted(known)}")
+    return names
+
+
+# --------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class RunJob:
+    """One (env, method, seed) run and where its outputs go."""
+
+    env: str
+    method: str
+    seed: int
+    run_path: Path
+    work_dir: Path
+
+
+def _execute_run(method_fn: MethodFn, env: str, seed: int, preset: BenchmarkPreset, work_dir: Path) -> dict[str, Any]:
+    """Worker-side body of one run (a top-level function so process pools and Ray can ship it)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return method_fn(env, seed, preset, work_dir)
+
+
+def _finished(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        validate_run_record(json.loads(path.read_text()), str(path))
+    except (ValueError, OSError):
+        print(f"warning: {path} is unreadable or invalid; the run will be redone", file=sys.stderr)
+        return False
+    return True
+
+
+def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, Any]:
+    if not isinstance(result, Mapping):
+        raise TypeError(f"method {job.method!r} must return a dict run record, got {type(result).__name__}")
+    for key, expected in (("method", job.method), ("env", job.env), ("seed", job.seed)):
+        if key in result and result[key] != expected:
+            raise ValueError(f"method {job.method!r} returned {key}={result[key]!r} for the run with {key}={expected!r}")
+    record = {
+        "schema_version": RUN_SCHEMA_VERSION,
+        "method": job.method,
+        "env": job.env,
+        "seed": job.seed,
+        **{k: v for k, v in result.items() if k not in ("method", "env", "seed", "schema_version")},
+        "preset": preset.name,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return validate_run_record(record, f"run {job.run_path.name}")
+
+
+def _iter_local(jobs: list[RunJob], preset: BenchmarkPreset, workers: int) -> Iterator[tuple[RunJob, Any, str | None]]:
+    context = multiprocessing.get_context("spawn")  # no fork after torch is loaded
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context)
+    try:
+        futures: dict[Future, RunJob] = {
+            executor.submit(_execute_run, METHOD_REGISTRY[job.method], job.env, job.seed, preset, job.work_dir): job
+            for job in jobs
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                error = future.exception()
+                if error is None:
+                    yield futures[future], future.result(), None
+                else:
+                    yield futures[future], None, "".join(traceback.format_exception(error))
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _iter_ray(
+    jobs: list[RunJob], preset: BenchmarkPreset, workers: int, address: str | None
+) -> Iterator[tuple[RunJob, Any, str | None]]:
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError("--executor ray needs Ray, which is not installed; install it with `pip install ray`") from error
+    if address:
+        ray.init(address=address, ignore_reinit_error=True)
+    else:
+        ray.init(num_cpus=workers, ignore_reinit_error=True)
+    remote_run = ray.remote(num_cpus=1, max_retries=0)(_execute_run)
+    queue = list(jobs)
+    in_flight: dict[Any, RunJob] = {}
+    while queue or in_flight:
+        while queue and len(in_flight) < workers:
+            job = queue.pop(0)
+            ref = remote_run.remote(METHOD_REGISTRY[job.method], job.env, job.seed, preset, job.work_dir)
+            in_flight[ref] = job
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        job = in_flight.pop(done[0])
+        try:
+            yield job, ray.get(done[0]), None
+        except ray.exceptions.RayError as error:  # the run raised on the worker
+            yield job, None, str(error)
+
+
+# --------------------------------------------------------------------------- loop
+def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -> dict[str, Any]:
+    """Run every (env, method, seed) of ``config`` that has no result yet, then report (SPEC B6).
+
+    ``preset`` replaces ``PRESETS[config.preset]`` (tests use a smaller one). Returns
+    ``{"out", "ran", "skipped", "failed", "report", "wall_s"}``; ``ran``/``skipped``/``failed``
+    list ``(env, method, seed)``. Raises ``RuntimeError`` after reporting if any run failed
+    (the failed runs have no JSON, so the next invocation retries them).
+    """
+    start = time.perf_counter()
+    preset = PRESETS[config.preset] if preset is None else preset
+    if not isinstance(preset, BenchmarkPreset):
+        raise TypeError(f"preset must be a BenchmarkPreset, got {type(preset).__name__}")
+    envs = _comma_list(config.env, ENV_IDS, "env")
+    methods = _comma_list(config.methods, METHOD_REGISTRY, "method")
+    seeds = parse_seeds(config.seeds, preset.seeds)
+    if isinstance(config.workers, bool) or not isinstance(config.workers, int) or config.workers < 1:
+        raise ValueError(f"workers must be a positive int, got {config.workers!r}")
+    if config.executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {config.executor!r}")
+    out = Path(config.out) if config.out is not None else Path("results") / preset.name
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+
+    jobs, skipped = [], []
+    for env in envs:
+        for method in methods:
+            for seed in seeds:
+                job = RunJob(env, method, seed, out / "runs" / run_filename(env, method, seed), out / "work" / env / method / f"seed{seed}")
+                if _finished(job.run_path):
+                    skipped.append((env, method, seed))
+                else:
+                    jobs.append(job)
+
+    ran, failed = [], []
+    if jobs:
+        if config.executor == "ray":
+            results = _iter_ray(jobs, preset, config.workers, config.ray_address)
+        else:
+            results = _iter_local(jobs, preset, config.workers)
+        with _RunProgress(config.progress, len(jobs) + len(skipped), len(skipped)) as advance:
+            for job, result, error in results:
+                key = (job.env, job.method, job.seed)
+                if error is None:
+                    try:
+                        write_json_atomic(job.run_path, _record(job, result, preset))
+                        ran.append(key)
+                    except (TypeError, ValueError) as bad:
+                        error = f"{type(bad).__name__}: {bad}"
+                if error is not None:
+                    failed.append(key)
+                    print(f"run {key} failed:\n{error}", file=sys.stderr)
+                advance(f"{job.env}/{job.method}/seed{job.seed}")
+
+    wall_s = time.perf_counter() - start
+    write_manifest(out, sys.argv if sys.argv and sys.argv[0] else ["run_benchmark"], preset, wall_s)
+    report = write_report(out, reference_method=config.reference, preset_name=preset.name) if load_runs(out) else None
+    summary = {"out": out, "ran": ran, "skipped": skipped, "failed": failed, "report": report, "wall_s": wall_s}
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) failed (no JSON written; re-run to retry): {failed}")
+    return summary
+
+
+class _RunProgress:
+    """A rich progress bar over runs (or nothing); ``advance(label)`` marks one run done."""
+
+    def __init__(self, enabled: bool, total: int, already_done: int) -> None:
+        self.enabled, self.total, self.already_done = enabled, total, already_done
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if not self.enabled:
+            return lambda label: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]runs[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        )
+        self._bar.start()
+        task = self._bar.add_task("", total=self.total, completed=self.already_done)
+        return lambda label: self._bar.update(task, advance=1, description=label)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def main(config: RunAllConfig) -> dict[str, Any]:
+    """Entry point of ``python benchmarks/run_all.py`` (flags generated from :class:`RunAllConfig`)."""
+    summary = run_benchmark(config)
+    print(
+        f"{len(summary['ran'])} run(s) finished, {len(summary['skipped'])} skipped (already done) in "
+        f"{summary['wall_s']:.1f} s; results in {summary['out']}"
+    )
+    if summary["report"] is not None:
+        print(summary["report"]["summary_md"].read_text())
+    return summary
+
+
+if __name__ == "__main__":
+    import tyro
+
+    # Re-import by package name so worker processes unpickle `benchmarks.run_all.*`, not `__main__.*`.
+    from benchmarks.run_all import RunAllConfig as _RunAllConfig
+    from benchmarks.run_all import main as _main
+
+    _main(tyro.cli(_RunAllConfig))
