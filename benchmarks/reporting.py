@@ -27,8 +27,9 @@ Run JSON schema (``RUN_SCHEMA_VERSION`` 1)::
 evaluated; the first point is usually the untrained policy at 0). ``wall_s`` is the run's
 training wall-clock time in seconds (the SB3 baselines exclude evaluation time; a method that
 cannot separate them says so in its ``config``). ``final_success_rate`` is the last point's
-success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``. Statistics follow :mod:`benchmarks.stats` (rliable conventions). All files are
-written atomically (temporary file + ``os.replace``).
+success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``.
+Statistics follow :mod:`benchmarks.stats` (rliable conventions). All files are written
+atomically (temporary file + ``os.replace``).
 
     python -m benchmarks.reporting results/default --reference internal_rl
 """
@@ -181,7 +182,9 @@ def validate_run_record(record: object, source: str = "run") -> dict[str, Any]:
             if not isinstance(point, Mapping) or not all(
                 _is_number(point.get(k)) for k in ("episodes", "env_steps", "success_rate", "wall_s")
             ):
-                problems.append(f"curve point {index} needs numeric episodes, env_steps, success_rate, wall_s: {point!r}")
+                problems.append(
+                    f"curve point {index} needs numeric episodes, env_steps, success_rate, wall_s: {point!r}"
+                )
                 continue
             if point["episodes"] < previous:
                 problems.append(f"curve point {index} goes back in episodes ({point['episodes']} < {previous})")
@@ -285,9 +288,8 @@ def summarize(
             poi, poi_low, poi_high = probability_of_improvement_ci(
                 ref_finals[:, None], finals[:, None], reps, confidence, np.random.default_rng(seed)
             )
-            row.update(
-                {"poi_reference": reference_method, "poi_reference_over_method": poi, "poi_ci_low": poi_low, "poi_ci_high": poi_high}
-            )
+            row["poi_reference"] = reference_method
+            row["poi_reference_over_method"], row["poi_ci_low"], row["poi_ci_high"] = poi, poi_low, poi_high
         rows.append(row)
     return rows
 
@@ -309,7 +311,9 @@ def _fmt_episodes(value: float | None) -> str:
     return NOT_REACHED if value is None else f"{value:.0f}"
 
 
-def _caveats(runs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], preset_name: str | None, reference: str) -> list[str]:
+def _caveats(
+    runs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], preset_name: str | None, reference: str
+) -> list[str]:
     eval_sizes = sorted({str(r["config"].get("eval_episodes")) for r in runs if "eval_episodes" in r["config"]})
     seeds = sorted({row["n_seeds"] for row in rows})
     caveats = [
@@ -336,7 +340,11 @@ def _caveats(runs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]
 
 
 def _markdown(
-    runs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], plots: Mapping[str, list[Path]], preset_name: str | None, reference: str
+    runs: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
+    plots: Mapping[str, list[Path]],
+    preset_name: str | None,
+    reference: str,
 ) -> str:
     lines = ["# Benchmark summary", "", "## Caveats", ""]
     lines += [f"- {caveat}" for caveat in _caveats(runs, rows, preset_name, reference)]
@@ -402,11 +410,14 @@ def _plot_env(
                 curves.append((xs, ys))
         if not curves:
             continue
-        band = bootstrap_curve_band(curves, center="median", reps=reps, confidence=confidence, rng=np.random.default_rng(seed))
+        band = bootstrap_curve_band(
+            curves, center="median", reps=reps, confidence=confidence, rng=np.random.default_rng(seed)
+        )
         privileged = bool(members[0]["privileged"])
         label = f"{method}{' (privileged)' if privileged else ''} (n={len(members)})"
         color = colors[index % len(colors)]
-        axes.plot(band["x"], band["center"], color=color, linestyle="--" if privileged else "-", marker=".", label=label)
+        linestyle = "--" if privileged else "-"
+        axes.plot(band["x"], band["center"], color=color, linestyle=linestyle, marker=".", label=label)
         axes.fill_between(band["x"], band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
         drawn += 1
     if drawn == 0:
@@ -449,11 +460,13 @@ def write_report(
     plots: dict[str, list[Path]] = {}
     for env in sorted({run["env"] for run in runs}):
         for log_x, suffix in ((False, ""), (True, "_logx")):
-            plot = _plot_env(env, runs, results_dir / f"learning_curves_{env}{suffix}.png", log_x, reps, confidence, seed)
+            path = results_dir / f"learning_curves_{env}{suffix}.png"
+            plot = _plot_env(env, runs, path, log_x, reps, confidence, seed)
             if plot is not None:
                 plots.setdefault(env, []).append(plot)
     summary_csv = write_text_atomic(results_dir / "summary.csv", _csv_text(rows))
-    summary_md = write_text_atomic(results_dir / "summary.md", _markdown(runs, rows, plots, preset_name, reference_method))
+    markdown = _markdown(runs, rows, plots, preset_name, reference_method)
+    summary_md = write_text_atomic(results_dir / "summary.md", markdown)
     return {
         "rows": rows,
         "summary_csv": summary_csv,
@@ -526,7 +539,10 @@ def write_manifest(
         except (json.JSONDecodeError, AttributeError):
             history = []
     preset_json = _jsonable(preset)
-    preset_name = preset if isinstance(preset, str) else (preset_json.get("name") if isinstance(preset_json, dict) else None)
+    if isinstance(preset, str):
+        preset_name = preset
+    else:
+        preset_name = preset_json.get("name") if isinstance(preset_json, dict) else None
     manifest = {
         "command": command if isinstance(command, str) else " ".join(map(str, command)),
         "preset_name": preset_name,

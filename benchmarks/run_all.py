@@ -246,7 +246,8 @@ def parse_seeds(seeds: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
                 raise ValueError
             parsed = tuple(range(count))
     except ValueError:
-        raise ValueError(f"seeds must be a comma list of non-negative ints or a positive count, got {seeds!r}") from None
+        message = f"seeds must be a comma list of non-negative ints or a positive count, got {seeds!r}"
+        raise ValueError(message) from None
     if not parsed or any(s < 0 for s in parsed) or len(set(parsed)) != len(parsed):
         raise ValueError(f"seeds must be distinct non-negative ints, got {seeds!r}")
     return parsed
@@ -296,7 +297,9 @@ def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, A
         raise TypeError(f"method {job.method!r} must return a dict run record, got {type(result).__name__}")
     for key, expected in (("method", job.method), ("env", job.env), ("seed", job.seed)):
         if key in result and result[key] != expected:
-            raise ValueError(f"method {job.method!r} returned {key}={result[key]!r} for the run with {key}={expected!r}")
+            raise ValueError(
+                f"method {job.method!r} returned {key}={result[key]!r} for the run with {key}={expected!r}"
+            )
     record = {
         "schema_version": RUN_SCHEMA_VERSION,
         "method": job.method,
@@ -338,7 +341,8 @@ def _iter_ray(
     try:
         import ray
     except ImportError as error:
-        raise ImportError("--executor ray needs Ray, which is not installed; install it with `pip install ray`") from error
+        message = "--executor ray needs Ray, which is not installed; install it with `pip install ray`"
+        raise ImportError(message) from error
     if address:
         ray.init(address=address, ignore_reinit_error=True)
     else:
@@ -386,7 +390,8 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
     for env in envs:
         for method in methods:
             for seed in seeds:
-                job = RunJob(env, method, seed, out / "runs" / run_filename(env, method, seed), out / "work" / env / method / f"seed{seed}")
+                run_path = out / "runs" / run_filename(env, method, seed)
+                job = RunJob(env, method, seed, run_path, out / "work" / env / method / f"seed{seed}")
                 if _finished(job.run_path):
                     skipped.append((env, method, seed))
                 else:

@@ -158,7 +158,9 @@ def probability_of_improvement_ci(
     return estimate, low, high
 
 
-def episodes_to_reach(curve_episodes: Sequence[float], curve_success: Sequence[float], threshold: float) -> float | None:
+def episodes_to_reach(
+    curve_episodes: Sequence[float], curve_success: Sequence[float], threshold: float
+) -> float | None:
     """Training episodes at the first evaluation whose success rate is ``>= threshold``.
 
     No interpolation between evaluation points: the answer is one of ``curve_episodes`` (so it
@@ -212,7 +214,9 @@ def bootstrap_curve_band(
     for index, (xs, ys) in enumerate(curves):
         xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
         if xs.ndim != 1 or xs.shape != ys.shape or xs.size == 0:
-            raise ValueError(f"curve {index} must be two equal-length non-empty 1-D sequences, got {xs.shape}, {ys.shape}")
+            raise ValueError(
+                f"curve {index} must be two equal-length non-empty 1-D sequences, got {xs.shape}, {ys.shape}"
+            )
         if np.any(np.diff(xs) < 0):
             raise ValueError(f"curve {index} episodes must be non-decreasing, got {xs.tolist()!r}")
         parsed.append((xs, ys))

@@ -60,7 +60,9 @@ class PrivilegedProgressWrapper(gym.ObservationWrapper, gym.utils.RecordConstruc
                     f"(the pinpad envs); {type(base).__name__} has none"
                 )
         if not isinstance(env.observation_space, spaces.Box) or len(env.observation_space.shape) != 1:
-            raise TypeError(f"PrivilegedProgressWrapper needs a flat Box observation space, got {env.observation_space!r}")
+            raise TypeError(
+                f"PrivilegedProgressWrapper needs a flat Box observation space, got {env.observation_space!r}"
+            )
         longest = max(len(task) for task in base.tasks)
         if max_task_length is None:
             max_task_length = longest

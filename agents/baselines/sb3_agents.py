@@ -338,7 +338,9 @@ def train_sb3_baseline(
     eval_envs = _make_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
     # With an episode budget, SB3 still needs a timestep total (for its schedules): the most
     # steps the budget can take, (episodes + episodes still running) x horizon.
-    episode_bound = None if total_episodes is None else (total_episodes + n_envs) * _max_episode_steps(env_id, env_kwargs)
+    episode_bound = None
+    if total_episodes is not None:
+        episode_bound = (total_episodes + n_envs) * _max_episode_steps(env_id, env_kwargs)
     learn_timesteps = min(b for b in (total_timesteps, episode_bound) if b is not None)
 
     model = spec.algorithm_class(

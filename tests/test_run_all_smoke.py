@@ -1,0 +1,121 @@
+"""benchmarks/run_all.py end to end with the SB3 methods, a tiny preset and resume (SPEC B5, B6)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run_all import (
+    METHOD_REGISTRY,
+    PRESETS,
+    BenchmarkPreset,
+    RunAllConfig,
+    parse_seeds,
+    register_method,
+    run_benchmark,
+)
+
+SB3_METHODS = ("sb3_recurrent_ppo", "sb3_ppo_privileged", "sb3_dqn_privileged")
+
+# Test-only shrink of the smoke preset: same wiring, a fraction of its budget.
+TINY = dataclasses.replace(
+    PRESETS["smoke"],
+    name="smoke",
+    train_episodes=40,
+    eval_every_episodes=20,
+    eval_episodes=4,
+    sb3_overrides={"recurrent_ppo": {"n_steps": 16}, "ppo": {"n_steps": 16}, "dqn": {"learning_starts": 50}},
+)
+
+
+def test_smoke_runs_reports_and_resumes(tmp_path: Path) -> None:
+    config = RunAllConfig(
+        preset="smoke", env="grid", methods=",".join(SB3_METHODS), seeds="0,", out=tmp_path, progress=False
+    )
+    first = run_benchmark(config, preset=TINY)
+    assert sorted(first["ran"]) == sorted(("grid", method, 0) for method in SB3_METHODS)
+    assert first["skipped"] == [] and first["failed"] == []
+
+    runs = sorted((tmp_path / "runs").glob("*.json"))
+    assert [p.name for p in runs] == sorted(f"grid__{m}__seed0.json" for m in SB3_METHODS)
+    for path in runs:
+        record = json.loads(path.read_text())
+        assert record["schema_version"] == 1 and record["env"] == "grid" and record["seed"] == 0
+        assert record["privileged"] == ("privileged" in record["method"])
+        assert record["curve"][0]["episodes"] == 0
+        assert record["curve"][-1]["episodes"] >= TINY.train_episodes
+        assert record["final_success_rate"] == record["curve"][-1]["success_rate"]
+        assert record["config"]["eval_episodes"] == TINY.eval_episodes
+        assert Path(record["config"]["model_path"]).is_file()
+
+    with (tmp_path / "summary.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["method"] for row in rows) == sorted(SB3_METHODS)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Smoke preset" in summary
+    for method in SB3_METHODS:
+        assert f"| {method} |" in summary
+    assert (tmp_path / "learning_curves_grid.png").stat().st_size > 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["preset_name"] == "smoke" and manifest["preset"]["train_episodes"] == 40
+
+    mtimes = {p.name: p.stat().st_mtime_ns for p in runs}
+    second = run_benchmark(config, preset=TINY)
+    assert second["ran"] == [] and sorted(second["skipped"]) == sorted(first["ran"])
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")} == mtimes
+    assert len(json.loads((tmp_path / "manifest.json").read_text())["history"]) == 1
+
+
+def _fake_method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict:
+    """A registered method that does no training (module-level so worker processes can load it)."""
+    return {
+        "privileged": False,
+        "curve": [
+            {"episodes": 0, "env_steps": 0, "success_rate": 0.0, "wall_s": 0.0},
+            {"episodes": preset.train_episodes, "env_steps": 10, "success_rate": 1.0, "wall_s": 0.1},
+        ],
+        "final_success_rate": 1.0,
+        "wall_s": 0.1,
+        "config": {"seed_seen": seed, "out_dir_exists": out_dir.is_dir()},
+    }
+
+
+def test_registered_method_runs_without_editing_the_loop(tmp_path: Path) -> None:
+    register_method("fake_internal_rl", _fake_method)
+    try:
+        config = RunAllConfig(
+            env="grid", methods="fake_internal_rl", seeds="2", out=tmp_path, progress=False, reference="fake_internal_rl"
+        )
+        result = run_benchmark(config, preset=TINY)
+        assert sorted(result["ran"]) == [("grid", "fake_internal_rl", 0), ("grid", "fake_internal_rl", 1)]
+        record = json.loads((tmp_path / "runs" / "grid__fake_internal_rl__seed1.json").read_text())
+        assert record["config"] == {"seed_seen": 1, "out_dir_exists": True}
+        assert record["method"] == "fake_internal_rl"
+    finally:
+        METHOD_REGISTRY.pop("fake_internal_rl", None)
+
+
+def test_arguments_are_validated(tmp_path: Path) -> None:
+    assert parse_seeds("0,1,2", (9,)) == (0, 1, 2)
+    assert parse_seeds("3", (9,)) == (0, 1, 2)
+    assert parse_seeds("5,", (9,)) == (5,)
+    assert parse_seeds(None, (9,)) == (9,)
+    for bad in ("0,0", "-1,", "x", "0"):
+        with pytest.raises(ValueError, match="seeds"):
+            parse_seeds(bad, (0,))
+    with pytest.raises(ValueError, match="unknown method"):
+        run_benchmark(RunAllConfig(methods="nope", out=tmp_path, progress=False), preset=TINY)
+    with pytest.raises(ValueError, match="unknown env"):
+        run_benchmark(RunAllConfig(env="maze", out=tmp_path, progress=False), preset=TINY)
+    with pytest.raises(ValueError, match="workers"):
+        run_benchmark(RunAllConfig(workers=0, out=tmp_path, progress=False), preset=TINY)
+    with pytest.raises(ValueError, match="already registered"):
+        register_method("sb3_ppo_privileged", _fake_method)
+    with pytest.raises(ValueError, match="train_episodes"):
+        dataclasses.replace(TINY, train_episodes=0)
+    assert set(PRESETS) == {"smoke", "default", "paper"}
+    assert set(SB3_METHODS) <= set(METHOD_REGISTRY)

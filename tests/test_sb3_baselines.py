@@ -1,0 +1,65 @@
+"""SB3 baselines (agents/baselines/sb3_agents.py): seeding, budgets, saved model (SPEC B2, B6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.baselines.sb3_agents import HYPERPARAMS, SB3_ALGORITHMS, resolve_hyperparams, train_sb3_baseline
+
+FAST = {"recurrent_ppo": {"n_steps": 16}, "ppo": {"n_steps": 16}, "dqn": {"learning_starts": 50}}
+
+
+def _train(algo: str, out_dir: Path, seed: int = 0, episodes: int | None = 30, timesteps: int | None = None) -> dict:
+    return train_sb3_baseline(
+        algo, "HierGrid-v0", episodes, timesteps, seed, 15, 4, out_dir, False, hyperparam_overrides=FAST[algo]
+    )
+
+
+def _without_wall(curve: list[dict]) -> list[dict]:
+    return [{k: v for k, v in point.items() if k != "wall_s"} for point in curve]
+
+
+@pytest.mark.parametrize("algo", sorted(SB3_ALGORITHMS))
+def test_same_seed_same_curve_and_model(algo: str, tmp_path: Path) -> None:
+    first = _train(algo, tmp_path / "a")
+    second = _train(algo, tmp_path / "b")
+    assert _without_wall(first["curve"]) == _without_wall(second["curve"])
+    assert first["episodes"] >= 30 and first["episodes"] < 30 + resolve_hyperparams(algo, "HierGrid-v0")["n_envs"]
+    episodes = [point["episodes"] for point in first["curve"]]
+    assert episodes[0] == 0 and len(episodes) == 3  # before training, after >= 15, at the end
+    assert 15 <= episodes[1] < 30 and episodes[2] >= 30
+    assert first["curve"][-1]["episodes"] == first["episodes"]
+    assert first["curve"][-1]["env_steps"] == first["env_steps"]
+    assert first["privileged"] is (algo != "recurrent_ppo")
+    saved = json.loads((tmp_path / "a" / "curve.json").read_text())
+    assert saved["curve"] == first["curve"]
+    model_a = SB3_ALGORITHMS[algo].algorithm_class.load(tmp_path / "a" / "model.zip", device="cpu")
+    model_b = SB3_ALGORITHMS[algo].algorithm_class.load(tmp_path / "b" / "model.zip", device="cpu")
+    for (name, tensor_a), tensor_b in zip(model_a.policy.state_dict().items(), model_b.policy.state_dict().values()):
+        assert torch.equal(tensor_a, tensor_b), name
+
+
+def test_timestep_budget_and_different_seed(tmp_path: Path) -> None:
+    by_steps = _train("ppo", tmp_path / "steps", episodes=None, timesteps=256)
+    assert by_steps["env_steps"] == 256  # 8 envs x 16 steps x 2 rollouts
+    other = _train("ppo", tmp_path / "other", seed=1, episodes=None, timesteps=256)
+    assert other["env_steps"] == 256
+    assert _without_wall(other["curve"]) != _without_wall(by_steps["curve"])  # other layouts, other episodes
+
+
+def test_bad_arguments_raise(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown SB3 algo"):
+        train_sb3_baseline("a2c", "HierGrid-v0", 10, None, 0, 5, 2, tmp_path)
+    with pytest.raises(ValueError, match="no ppo hyperparameters"):
+        train_sb3_baseline("ppo", "CartPole-v1", 10, None, 0, 5, 2, tmp_path)
+    with pytest.raises(ValueError, match="neither"):
+        train_sb3_baseline("ppo", "HierGrid-v0", None, None, 0, 5, 2, tmp_path)
+    with pytest.raises(ValueError, match="total_episodes"):
+        train_sb3_baseline("ppo", "HierGrid-v0", 0, None, 0, 5, 2, tmp_path)
+    with pytest.raises(ValueError, match="seed"):
+        train_sb3_baseline("ppo", "HierGrid-v0", 10, None, -1, 5, 2, tmp_path)
+    assert set(HYPERPARAMS) == set(SB3_ALGORITHMS)
