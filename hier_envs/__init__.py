@@ -1,30 +1,40 @@
 """hier-rl environments: hierarchical sparse-reward pinpad tasks (SPEC A§2, B2).
 
-``import hier_envs`` registers every id below with Gymnasium, each with a batched
-``vector_entry_point`` where one exists::
+``import hier_envs`` registers every id below with Gymnasium; the grid ids also get a batched
+``vector_entry_point``::
 
     import gymnasium as gym
     import hier_envs
 
     env = gym.make("HierGrid-v0")
     envs = gym.make_vec("HierGrid-v0", num_envs=1024, vectorization_mode="vector_entry_point")
+    ant = gym.make("HierAnt-v0")
+
+Entry points are strings, so MuJoCo and the ant model load only when an ant env is made.
 """
 
 from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-from hier_envs.tasks import GRID_POSTTRAIN_TASK, GRID_PRETRAIN_TASKS
+from hier_envs.tasks import ANT_POSTTRAIN_TASK, ANT_PRETRAIN_TASKS, GRID_POSTTRAIN_TASK, GRID_PRETRAIN_TASKS
 
-__all__ = ["ENV_IDS", "GRID_ENV_IDS"]
+__all__ = ["ANT_ENV_IDS", "ENV_IDS", "GRID_ENV_IDS"]
 
 GRID_ENV_IDS: dict[str, dict] = {
     "HierGrid-v0": {"task": GRID_POSTTRAIN_TASK},
     "HierGrid-Pretrain-v0": {"tasks": GRID_PRETRAIN_TASKS},
 }
-"""Grid ids and the keywords that make them (SPEC B2 table)."""
+"""Grid ids and the keywords that make them: 7×7, 8 colours, 4 walls, horizon 100 (SPEC B2)."""
 
-ENV_IDS: tuple[str, ...] = tuple(GRID_ENV_IDS)
+ANT_ENV_IDS: dict[str, dict] = {
+    "HierAnt-v0": {"task": ANT_POSTTRAIN_TASK},
+    "HierAnt-Pretrain-v0": {"tasks": ANT_PRETRAIN_TASKS},
+}
+"""Ant ids: 4×4, 4 colours, 1 wall, horizon 500 (SPEC A§2.2, B2). The envs truncate at their own
+``max_steps``, so no ``TimeLimit`` wrapper is added."""
+
+ENV_IDS: tuple[str, ...] = (*GRID_ENV_IDS, *ANT_ENV_IDS)
 """Every id registered by this package."""
 
 for _env_id, _kwargs in GRID_ENV_IDS.items():
@@ -35,3 +45,6 @@ for _env_id, _kwargs in GRID_ENV_IDS.items():
             vector_entry_point="hier_envs.grid_vector:HierGridVectorEnv",
             kwargs=dict(_kwargs),
         )
+for _env_id, _kwargs in ANT_ENV_IDS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point="hier_envs.ant:HierAntEnv", kwargs=dict(_kwargs))

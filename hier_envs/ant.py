@@ -11,11 +11,8 @@ same solvability rule holds for both worlds.
 from __future__ import annotations
 
 import math
-import os
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -23,15 +20,18 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from hier_envs.ant_arena import (
+    CAMERA_NAME,
+    WALL_BLOCK_HEIGHT,
+    build_arena_xml,
+    offscreen_renderer,
+    passive_viewer,
+    tile_rgba,
+)
 from hier_envs.grid_layout import GridLayout, LayoutSampler
-from hier_envs.rendering import WALL as WALL_RGB
-from hier_envs.rendering import color_rgb
 from hier_envs.tasks import ANT_POSTTRAIN_TASK, TaskProgress, validate_task, validate_tasks
 
 RENDER_MODES = ("human", "rgb_array")
-
-ANT_XML_PATH = Path(gym.__file__).parent / "envs" / "mujoco" / "assets" / "ant.xml"
-"""Gymnasium's Ant-v5 model, the "classic MuJoCo ant" of SPEC A§2.2 (refs [20], [21])."""
 
 HEALTHY_Z_RANGE: tuple[float, float] = (0.2, 1.0)
 """Torso-height interval outside which the ant has fallen (SPEC A§2.2; Ant-v5's default)."""
@@ -39,98 +39,17 @@ INIT_TORSO_Z = 0.75
 """Torso height at reset, as in Ant-v5."""
 RESET_NOISE_SCALE = 0.1
 """Joint angles and all velocities start uniform in ±this (SPEC A§2.2 "Initial state" 5)."""
-TORSO_RADIUS = 0.25
-"""Radius of the torso sphere in ``ant.xml`` (m)."""
 START_MARGIN = 0.4
-"""Minimum distance (m) from the start torso position to the start cell's edges, so the
+"""Minimum distance (m) from the start torso position to the start cell's edges: more than the
+torso radius (0.25 m), so the torso never starts inside the boundary, and enough that the
 settling ant does not slip into a neighbouring cell on its first steps (INFERRED)."""
-WALL_BLOCK_HEIGHT = 0.5
-"""Height (m) of the visual-only block drawn on each wall cell."""
-BOUNDARY_HEIGHT = 1.5
-BOUNDARY_THICKNESS = 0.1
-TILE_GAP = 0.03
-"""Gap (m) between floor tiles: the dark floor shows through as grid lines."""
-TORSO_WALL_CONTACT_BIT = 2
-"""Contact bit shared only by the torso sphere and the arena's boundary walls."""
 ANT_CELL_WALL = -2
 ANT_CELL_FREE = -1
-
-FREE_TILE_RGBA = ((0.9, 0.9, 0.9, 1.0), (0.78, 0.78, 0.78, 1.0))
-"""Checkerboard greys of the free cells."""
-BOUNDARY_RGBA = (0.45, 0.45, 0.5, 0.35)
-FLOOR_RGBA = (0.18, 0.18, 0.2, 1.0)
 
 
 def symlog(x: np.ndarray) -> np.ndarray:
     """``sign(x) · log(1 + |x|)``: squashes large proprioceptive values (SPEC A§2.2)."""
     return np.sign(x) * np.log1p(np.abs(x))
-
-
-def _fmt(*values: float) -> str:
-    return " ".join(f"{v:.6g}" for v in values)
-
-
-def build_arena_xml(grid_size: int, n_walls: int, cell_size: float, width: int, height: int) -> str:
-    """The ant-pinpad MJCF: Ant-v5's ant plus floor tiles, wall blocks, boundary and camera.
-
-    - ``tile_{r}_{c}``: one thin visual-only box per cell (recoloured at reset).
-    - ``wall_block_{i}``: one visual-only block per wall (moved at reset). Walls have no
-      physical geometry; entering one terminates the episode.
-    - ``boundary_{n,s,e,w}``: physical walls around the arena that collide with the torso
-      sphere only (``TORSO_WALL_CONTACT_BIT``), so the torso centre never leaves the arena while
-      legs neither start inside nor snag on them.
-    - ``arena_top``: a fixed top-down camera that shows the whole arena.
-    """
-    root = ET.parse(ANT_XML_PATH).getroot()
-    half = grid_size * cell_size / 2
-    visual = ET.SubElement(root, "visual")
-    ET.SubElement(visual, "global", offwidth=str(width), offheight=str(height))
-    ET.SubElement(visual, "quality", shadowsize="2048")
-    ET.SubElement(visual, "headlight", ambient="0.35 0.35 0.35", diffuse="0.25 0.25 0.25", specular="0 0 0")
-    asset, worldbody = root.find("asset"), root.find("worldbody")
-    if asset is None or worldbody is None:  # pragma: no cover - the asset always has both
-        raise RuntimeError(f"{ANT_XML_PATH} lacks <asset> or <worldbody>")
-    ET.SubElement(asset, "material", name="matte", specular="0", shininess="0", reflectance="0")
-    for light in worldbody.iter("light"):
-        light.set("diffuse", "0.45 0.45 0.45")
-    for geom in worldbody.iter("geom"):
-        if geom.get("name") == "floor":
-            geom.attrib.pop("material", None)
-            geom.set("rgba", _fmt(*FLOOR_RGBA))
-        elif geom.get("name") == "torso_geom":
-            geom.set("contype", str(1 | TORSO_WALL_CONTACT_BIT))
-    visual_only = {"contype": "0", "conaffinity": "0", "type": "box", "material": "matte"}
-    tile_half = cell_size / 2 - TILE_GAP / 2
-    for row in range(grid_size):
-        for col in range(grid_size):
-            x, y = (col + 0.5) * cell_size - half, half - (row + 0.5) * cell_size
-            ET.SubElement(
-                worldbody, "geom", name=f"tile_{row}_{col}", pos=_fmt(x, y, 0.0),
-                size=_fmt(tile_half, tile_half, 0.004), rgba=_fmt(*FREE_TILE_RGBA[0]), **visual_only,
-            )  # fmt: skip
-    wall_rgba = tuple(c / 255 for c in WALL_RGB) + (1.0,)
-    for index in range(n_walls):
-        ET.SubElement(
-            worldbody, "geom", name=f"wall_block_{index}", pos=_fmt(0.0, 0.0, -10.0),
-            size=_fmt(tile_half, tile_half, WALL_BLOCK_HEIGHT / 2), rgba=_fmt(*wall_rgba), **visual_only,
-        )  # fmt: skip
-    outer = half + BOUNDARY_THICKNESS / 2
-    long_side = half + BOUNDARY_THICKNESS
-    for name, (x, y, sx, sy) in {
-        "n": (0.0, outer, long_side, BOUNDARY_THICKNESS / 2),
-        "s": (0.0, -outer, long_side, BOUNDARY_THICKNESS / 2),
-        "e": (outer, 0.0, BOUNDARY_THICKNESS / 2, long_side),
-        "w": (-outer, 0.0, BOUNDARY_THICKNESS / 2, long_side),
-    }.items():
-        ET.SubElement(
-            worldbody, "geom", name=f"boundary_{name}", type="box", contype="0",
-            conaffinity=str(TORSO_WALL_CONTACT_BIT), pos=_fmt(x, y, BOUNDARY_HEIGHT / 2),
-            size=_fmt(sx, sy, BOUNDARY_HEIGHT / 2), rgba=_fmt(*BOUNDARY_RGBA),
-        )  # fmt: skip
-    fovy = 45.0
-    camera_z = (half + BOUNDARY_THICKNESS + 0.3) / math.tan(math.radians(fovy / 2))
-    ET.SubElement(worldbody, "camera", name="arena_top", pos=_fmt(0.0, 0.0, camera_z), xyaxes="1 0 0 0 1 0", fovy=str(fovy))
-    return ET.tostring(root, encoding="unicode")
 
 
 def validate_ant_action(action: object, n_actions: int) -> np.ndarray:
@@ -186,9 +105,10 @@ class HierAntEnv(gym.Env):
       4-colour post-training task (about 10 cells on average) in the 25 s budget.
     - **Walls** have no physical geometry: a visual block marks the cell and the episode
       terminates when the torso centre enters it (SPEC A§2.2 "terminates instantly").
-    - **Arena boundary**: physical walls around the arena that touch the torso sphere only, so
-      the torso centre can never leave the 4×4 grid (the analogue of the grid's "moving off the
-      grid is a no-op"); legs may reach over them.
+    - **Arena boundary**: invisible planes on the arena's edges that touch the torso sphere
+      only (drawn as translucent grey walls), so the torso centre can never leave the 4×4 grid —
+      the analogue of the grid's "moving off the grid is a no-op". Legs may reach over them,
+      so an ant starting next to the edge never starts inside a wall.
     - **Visits** are checked once per env step (every 0.05 s), on the torso centre's cell.
 
     ## Action Space
@@ -315,12 +235,12 @@ class HierAntEnv(gym.Env):
             "wall_offsets": 2 * self.n_walls,
             "local_xy": 2,
         }
+        # Name → slice of each observation part (like Ant-v5's ``observation_structure``).
         self.observation_structure: dict[str, slice] = {}
         start = 0
         for name, size in parts.items():
             self.observation_structure[name] = slice(start, start + size)
             start += size
-        """Name → slice of each observation part (like Ant-v5's ``observation_structure``)."""
         self._n_proprio = n_qpos + n_qvel
         low = np.full(start, -1.0, dtype=np.float32)
         low[: self._n_proprio] = -np.inf
@@ -345,10 +265,10 @@ class HierAntEnv(gym.Env):
         self.model = mujoco.MjModel.from_xml_string(self._xml)
         self.data = mujoco.MjData(self.model)
         geom = mujoco.mjtObj.mjOBJ_GEOM
-        self._tile_ids = np.array(
-            [mujoco.mj_name2id(self.model, geom, f"tile_{r}_{c}") for r in range(self.grid_size) for c in range(self.grid_size)]
-        )
-        self._wall_block_ids = np.array([mujoco.mj_name2id(self.model, geom, f"wall_block_{i}") for i in range(self.n_walls)], dtype=np.int64)
+        cells = [divmod(cell, self.grid_size) for cell in range(self.grid_size**2)]
+        self._tile_ids = np.array([mujoco.mj_name2id(self.model, geom, f"tile_{r}_{c}") for r, c in cells])
+        walls = [mujoco.mj_name2id(self.model, geom, f"wall_block_{i}") for i in range(self.n_walls)]
+        self._wall_block_ids = np.array(walls, dtype=np.int64)
         self._bad_qacc_warning = int(mujoco.mjtWarning.mjWARN_BADQACC)
 
     # ------------------------------------------------------------------ reset
@@ -399,13 +319,7 @@ class HierAntEnv(gym.Env):
         """Recolour the tiles and move the wall blocks: no recompiling (SPEC §9.2 item 13)."""
         layout = self.layout
         assert layout is not None
-        rows, cols = np.divmod(np.arange(self.grid_size**2), self.grid_size)
-        rgba = np.array(FREE_TILE_RGBA)[(rows + cols) % 2]
-        for color, cell in enumerate(layout.color_cells()):
-            rgba[cell] = (*(c / 255 for c in color_rgb(color)), 1.0)
-        for cell in layout.wall_cells():
-            rgba[cell] = (*(c / 255 for c in WALL_RGB), 1.0)
-        self.model.geom_rgba[self._tile_ids] = rgba
+        self.model.geom_rgba[self._tile_ids] = tile_rgba(layout)
         for block, cell in zip(self._wall_block_ids, layout.wall_cells()):
             self.model.geom_pos[block] = (*self._cell_centers[cell], WALL_BLOCK_HEIGHT / 2)
 
@@ -473,8 +387,7 @@ class HierAntEnv(gym.Env):
         n_qpos = qpos.size - 2
         obs[:n_qpos] = qpos[2:]
         obs[n_qpos : self._n_proprio] = qvel
-        proprio = obs[: self._n_proprio]
-        np.copyto(proprio, np.sign(proprio) * np.log1p(np.abs(proprio)))
+        obs[: self._n_proprio] = symlog(obs[: self._n_proprio])
         xy = qpos[:2]
         obs[self._n_proprio : self._n_proprio + 2] = np.clip(xy / self.arena_half, -1.0, 1.0)
         obs[self._targets_slice] = ((self._target_centers - xy) / (2 * self.arena_half)).ravel()
@@ -526,11 +439,11 @@ class HierAntEnv(gym.Env):
             raise RuntimeError("call reset() before render()")
         if self.render_mode == "rgb_array":
             if self._renderer is None:
-                self._renderer = _offscreen_renderer(self.model, self.height, self.width)
-            self._renderer.update_scene(self.data, camera="arena_top")
+                self._renderer = offscreen_renderer(self.model, self.height, self.width)
+            self._renderer.update_scene(self.data, camera=CAMERA_NAME)
             return self._renderer.render()
         if self._viewer is None:
-            self._viewer = _passive_viewer(self.model, self.data)
+            self._viewer = passive_viewer(self.model, self.data)
         if self._viewer.is_running():
             self._viewer.sync()
         return None
@@ -573,35 +486,3 @@ class HierAntEnv(gym.Env):
         if self.layout is not None:
             self._apply_layout_to_model()
         mujoco.mj_forward(self.model, self.data)
-
-
-def _offscreen_renderer(model: mujoco.MjModel, height: int, width: int) -> Any:
-    """A ``mujoco.Renderer``, or a ``RuntimeError`` that says how to get a GL backend."""
-    try:
-        return mujoco.Renderer(model, height=height, width=width)
-    except Exception as err:  # noqa: BLE001 - GL failures surface as several exception types
-        backend = os.environ.get("MUJOCO_GL")
-        raise RuntimeError(
-            f"MuJoCo could not create an OpenGL context for rgb_array rendering (MUJOCO_GL={backend!r}): {err}. "
-            "On a headless machine set MUJOCO_GL=egl (or osmesa) before importing mujoco, gymnasium or hier_envs."
-        ) from err
-
-
-def _passive_viewer(model: mujoco.MjModel, data: mujoco.MjData) -> Any:
-    """MuJoCo's passive viewer; checks for a display first (the viewer exits the process without one)."""
-    try:
-        import glfw
-        import mujoco.viewer
-    except ImportError as err:
-        raise RuntimeError(f"render_mode='human' needs mujoco.viewer and glfw: {err}") from err
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        display_ok = glfw.init()
-    if not display_ok:
-        raise RuntimeError(
-            "render_mode='human' needs a display (GLFW could not initialise; is DISPLAY set?); "
-            "use render_mode='rgb_array' on a headless machine"
-        )
-    return mujoco.viewer.launch_passive(model, data)
