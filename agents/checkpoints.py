@@ -14,19 +14,18 @@ Every trainer saves one ``dict`` per checkpoint with :func:`save_checkpoint` and
         ...                                 # any extra keys the trainer needs (explicit
     }                                       # generator states, metrics, ...)
 
-Writes are atomic: the archive goes to a temporary file in the same directory, is flushed and
-fsynced, then ``os.replace``-d over the target, so an interrupted or failed save never leaves
-a partial checkpoint and the previous one stays intact. Loads verify the zip CRCs before
-unpickling (a flipped byte in tensor data is otherwise silently accepted by ``torch.load``),
-load with ``weights_only=True``, and check the format version, the required keys and the
-kind. Every failure raises :class:`CheckpointError` naming the file.
+Writes are atomic (:func:`hier_envs.atomic_io.atomic_write`): the archive goes to a temporary
+file in the same directory, is flushed and fsynced, then ``os.replace``-d over the target, so an
+interrupted or failed save never leaves a partial checkpoint and the previous one stays intact.
+Loads verify the zip CRCs before unpickling (a flipped byte in tensor data is otherwise silently
+accepted by ``torch.load``), load with ``weights_only=True``, and check the format version, the
+required keys and the kind. Every failure raises :class:`CheckpointError` naming the file.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from hier_envs.atomic_io import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
@@ -147,33 +148,9 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
     record.setdefault("rng", capture_rng_state())
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+    with atomic_write(path) as handle:
+        torch.save(record, handle)
     return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(

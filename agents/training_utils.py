@@ -1,17 +1,23 @@
-"""Small pieces every trainer shares: CSV metric logs that survive resumes, threads, seeding."""
+"""Small pieces every trainer shares: CSV metric logs that survive resumes, threads, seeding.
+
+``write_text_atomic`` is re-exported from :mod:`hier_envs.atomic_io` for existing importers.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
 import random
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from hier_envs.atomic_io import write_text_atomic
+
+__all__ = ["CsvLog", "seed_everything", "set_threads", "write_text_atomic"]
 
 
 def seed_everything(seed: int) -> None:
@@ -26,23 +32,6 @@ def set_threads(num_threads: int) -> None:
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     torch.set_num_threads(num_threads)
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class CsvLog:

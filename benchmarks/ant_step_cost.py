@@ -16,14 +16,15 @@ Needs Gymnasium's MuJoCo extra for Ant-v5 (``pip install "gymnasium[mujoco]"``, 
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import statistics
 import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
+
+if __package__ in (None, ""):  # `python benchmarks/ant_step_cost.py`: make `import benchmarks` work
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import statistics
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -31,6 +32,7 @@ import mujoco
 import numpy as np
 import tyro
 
+from benchmarks.timing_report import provenance, publish_report
 from hier_envs.ant import HierAntEnv
 
 ACTION_CHUNK = 4096
@@ -110,14 +112,7 @@ def measure_step_cost(seconds: float = 2.0, rounds: int = 3, frame_skip: int = 5
         "overhead_vs": overheads,
         "max_overhead": MAX_OVERHEAD,
         "within_budget": all(o <= MAX_OVERHEAD for o in overheads.values()),
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "gymnasium": gym.__version__,
-            "mujoco": mujoco.__version__,
-        },
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count()},
-        "command": " ".join(sys.argv),
+        **provenance(mujoco=mujoco.__version__),
     }
 
 
@@ -141,14 +136,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 def main(config: AntStepCostConfig) -> dict[str, Any]:
     report = measure_step_cost(config.seconds, config.rounds, config.frame_skip, config.seed)
-    report["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    print(format_table(report))
-    if config.out is not None:
-        config.out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = config.out.with_suffix(config.out.suffix + ".tmp")
-        temporary.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(temporary, config.out)
-    return report
+    return publish_report(report, config, format_table)
 
 
 if __name__ == "__main__":

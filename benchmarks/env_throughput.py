@@ -12,13 +12,14 @@ about ``seconds`` after a short warm-up.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
+
+if __package__ in (None, ""):  # `python benchmarks/env_throughput.py`: make `import benchmarks` work
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -26,6 +27,7 @@ import numpy as np
 import tyro
 
 import hier_envs  # noqa: F401  (registers the ids)
+from benchmarks.timing_report import provenance, publish_report
 
 ACTION_CHUNK = 4096
 """Pre-drawn actions per chunk for the single env (cycled)."""
@@ -119,13 +121,7 @@ def measure_throughput(
         "seconds": seconds,
         "seed": seed,
         "results": results,
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "gymnasium": gym.__version__,
-        },
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count()},
-        "command": " ".join(sys.argv),
+        **provenance(),
     }
 
 
@@ -149,14 +145,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 def main(config: ThroughputConfig) -> dict[str, Any]:
     report = measure_throughput(config.env_id, config.num_envs, config.seconds, config.seed)
-    report["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    print(format_table(report))
-    if config.out is not None:
-        config.out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = config.out.with_suffix(config.out.suffix + ".tmp")
-        temporary.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(temporary, config.out)
-    return report
+    return publish_report(report, config, format_table)
 
 
 if __name__ == "__main__":

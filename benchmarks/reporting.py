@@ -29,7 +29,8 @@ training wall-clock time in seconds (the SB3 baselines exclude evaluation time; 
 cannot separate them says so in its ``config``). ``final_success_rate`` is the last point's
 success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``.
 Statistics follow :mod:`benchmarks.stats` (rliable conventions). All files are written
-atomically (temporary file + ``os.replace``).
+atomically (temporary file + ``os.replace``, :mod:`hier_envs.atomic_io`, whose writers are
+re-exported here).
 
     python -m benchmarks.reporting results/default --reference internal_rl
 """
@@ -44,7 +45,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
@@ -64,6 +64,7 @@ from benchmarks.stats import (
     probability_of_improvement_ci,
     stratified_bootstrap_ci,
 )
+from hier_envs.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 __all__ = [
     "RUN_SCHEMA_VERSION",
@@ -119,34 +120,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "poi_ci_high",
 )
 """Columns of summary.csv, one row per (env, method)."""
-
-
-# ------------------------------------------------------------------ atomic writes
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Atomic UTF-8 text write (see :func:`write_bytes_atomic`)."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> Path:
-    """Atomic JSON write; refuses NaN/infinity so the file stays strict JSON."""
-    return write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
 # -------------------------------------------------------------------- run records

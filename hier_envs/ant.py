@@ -28,8 +28,9 @@ from hier_envs.ant_arena import (
     passive_viewer,
     tile_rgba,
 )
+from hier_envs.episode_start import draw_layout_and_task, parse_reset_options
 from hier_envs.grid_layout import GridLayout, LayoutSampler
-from hier_envs.tasks import ANT_POSTTRAIN_TASK, TaskProgress, validate_task, validate_tasks
+from hier_envs.tasks import ANT_POSTTRAIN_TASK, TaskProgress, resolve_tasks
 
 RENDER_MODES = ("human", "rgb_array")
 
@@ -206,13 +207,7 @@ class HierAntEnv(gym.Env):
             raise ValueError(f"cell_size must be a finite number of metres >= 1.0, got {cell_size!r}")
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
-        if task is not None and tasks is not None:
-            raise ValueError("pass either task= or tasks=, not both")
-        self.tasks = (
-            validate_tasks(tasks, self.n_colors)
-            if tasks is not None
-            else (validate_task(ANT_POSTTRAIN_TASK if task is None else task, self.n_colors),)
-        )
+        self.tasks = resolve_tasks(task, tasks, self.n_colors, ANT_POSTTRAIN_TASK)
         self.layout_sampler = LayoutSampler(self.grid_size, self.n_colors, self.n_walls)
         self.cell_size = float(cell_size)
         self.arena_half = self.grid_size * self.cell_size / 2
@@ -274,34 +269,13 @@ class HierAntEnv(gym.Env):
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        pinned_task, pinned_layout = self._parse_options(options)
-        if pinned_layout is None:
-            layout = self.layout_sampler.to_layout(self.layout_sampler.sample(self.np_random))
-        else:
-            layout = pinned_layout
-        if pinned_task is not None:
-            task = pinned_task
-        elif len(self.tasks) == 1:
-            task = self.tasks[0]
-        else:
-            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        pinned_task, pinned_layout = parse_reset_options(options, self.n_colors, self.layout_sampler)
+        layout, task = draw_layout_and_task(self.layout_sampler, self.tasks, self.np_random, pinned_task, pinned_layout)
         self._start_episode(layout, task)
         self._place_ant()
         if self.render_mode == "human":
             self.render()
         return self._observation(), self._info(None)
-
-    def _parse_options(self, options: dict[str, Any] | None) -> tuple[tuple[int, ...] | None, GridLayout | None]:
-        if options is None:
-            return None, None
-        if not isinstance(options, dict):
-            raise TypeError(f"options must be a dict, got {options!r}")
-        unknown = set(options) - {"task", "layout"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; expected 'task' and/or 'layout'")
-        task = validate_task(options["task"], self.n_colors) if options.get("task") is not None else None
-        layout = self.layout_sampler.validate_layout(options["layout"]) if options.get("layout") is not None else None
-        return task, layout
 
     def _start_episode(self, layout: GridLayout, task: tuple[int, ...]) -> None:
         self.layout = layout

@@ -7,8 +7,9 @@ episode with ``T`` actions stores ``T + 1`` observations (the final one included
 probes and ground-truth controllers only; they are never an input to the learning agents
 (SPEC B2, B3).
 
-On-disk layout (schema version 1): one ``.npz`` zip, written to ``PATH.tmp`` and renamed
-onto ``PATH`` (atomic), compressed by default::
+On-disk layout (schema version 1): one ``.npz`` zip, written to a hidden temporary file
+``.NAME.<random>.tmp`` beside ``PATH`` and renamed onto ``PATH`` (atomic, see
+:mod:`hier_envs.atomic_io`), compressed by default::
 
     dataset.npz
     ├── observations     (N_steps + N_episodes, ceil(D / 8)) uint8  grid: np.packbits of the 0/1 features
@@ -64,6 +65,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from hier_envs.atomic_io import atomic_write
 from hier_envs.experts.grid_expert import GridExpert
 from hier_envs.grid import HierGridEnv
 
@@ -392,11 +394,12 @@ def _validate_arrays(arrays: Mapping[str, Any], metadata: Mapping[str, Any], sou
 def save_dataset(
     dataset: EpisodeDataset | Mapping[str, Any], path: str | os.PathLike[str], compress: bool = True
 ) -> Path:
-    """Write ``dataset`` to ``path`` atomically (``PATH.tmp`` then ``os.replace``) (SPEC B3).
+    """Write ``dataset`` to ``path`` atomically (a temporary file beside it, then ``os.replace``;
+    :func:`~hier_envs.atomic_io.atomic_write`) (SPEC B3).
 
     ``dataset`` is an :class:`EpisodeDataset` or a mapping with the :data:`DATA_KEYS` arrays and a
     ``metadata`` dict. ``schema_version``, ``counts`` (episodes, steps) and ``sha256`` are filled
-    in from the arrays. Returns the path written.
+    in from the arrays. Parent directories are created. Returns the path written.
     """
     if not isinstance(dataset, EpisodeDataset):
         if not isinstance(dataset, Mapping):
@@ -416,17 +419,9 @@ def save_dataset(
         "steps": dataset.n_steps,
     }
     metadata["sha256"] = arrays_sha256(arrays)
-    tmp = path.with_name(path.name + ".tmp")
     writer = np.savez_compressed if compress else np.savez
-    try:
-        with open(tmp, "wb") as handle:
-            writer(handle, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        writer(handle, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays)
     return path
 
 
@@ -660,8 +655,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
         )
         generated = time.perf_counter() - started
-        if args.out.parent != Path(""):
-            args.out.parent.mkdir(parents=True, exist_ok=True)
         save_dataset(dataset, args.out, compress=not args.uncompressed)
         print(_summary(dataset, args.out))
         print(

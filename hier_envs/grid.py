@@ -10,8 +10,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hier_envs.episode_start import draw_layout_and_task, parse_reset_options
 from hier_envs.grid_layout import GridLayout, LayoutSampler, base_transitions, transitions_with_walls
-from hier_envs.tasks import GRID_POSTTRAIN_TASK, TaskProgress, grid_subgoal, validate_task, validate_tasks
+from hier_envs.tasks import GRID_POSTTRAIN_TASK, TaskProgress, grid_subgoal, resolve_tasks
 
 RENDER_MODES = ("human", "rgb_array")
 
@@ -27,17 +28,6 @@ def validate_grid_config(
         raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
-
-
-def resolve_tasks(
-    task: Sequence[int] | None, tasks: Sequence[Sequence[int]] | None, n_colors: int
-) -> tuple[tuple[int, ...], ...]:
-    """The tasks an env draws from on reset: ``task`` pins one, ``tasks`` gives a uniform pool."""
-    if task is not None and tasks is not None:
-        raise ValueError("pass either task= or tasks=, not both")
-    if tasks is not None:
-        return validate_tasks(tasks, n_colors)
-    return (validate_task(GRID_POSTTRAIN_TASK if task is None else task, n_colors),)
 
 
 def validate_action(action: object, n_actions: int) -> int:
@@ -120,7 +110,7 @@ class HierGridEnv(gym.Env):
         render_mode: str | None = None,
     ) -> None:
         validate_grid_config(grid_size, n_colors, n_walls, max_steps, render_mode)
-        self.tasks = resolve_tasks(task, tasks, n_colors)
+        self.tasks = resolve_tasks(task, tasks, n_colors, GRID_POSTTRAIN_TASK)
         self.grid_size, self.n_colors, self.n_walls = int(grid_size), int(n_colors), int(n_walls)
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
@@ -138,33 +128,12 @@ class HierGridEnv(gym.Env):
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        pinned_task, pinned_layout = self._parse_options(options)
-        if pinned_layout is None:
-            layout = self.layout_sampler.to_layout(self.layout_sampler.sample(self.np_random))
-        else:
-            layout = pinned_layout
-        if pinned_task is not None:
-            task = pinned_task
-        elif len(self.tasks) == 1:
-            task = self.tasks[0]
-        else:
-            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        pinned_task, pinned_layout = parse_reset_options(options, self.n_colors, self.layout_sampler)
+        layout, task = draw_layout_and_task(self.layout_sampler, self.tasks, self.np_random, pinned_task, pinned_layout)
         self._start_episode(layout, task)
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), self._info(None)
-
-    def _parse_options(self, options: dict[str, Any] | None) -> tuple[tuple[int, ...] | None, GridLayout | None]:
-        if options is None:
-            return None, None
-        if not isinstance(options, dict):
-            raise TypeError(f"options must be a dict, got {options!r}")
-        unknown = set(options) - {"task", "layout"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; expected 'task' and/or 'layout'")
-        task = validate_task(options["task"], self.n_colors) if options.get("task") is not None else None
-        layout = self.layout_sampler.validate_layout(options["layout"]) if options.get("layout") is not None else None
-        return task, layout
 
     def _start_episode(self, layout: GridLayout, task: tuple[int, ...]) -> None:
         n_cells = self.grid_size**2

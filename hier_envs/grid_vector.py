@@ -27,7 +27,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from hier_envs.grid import resolve_tasks, validate_grid_config
+from hier_envs.episode_start import parse_reset_options
+from hier_envs.grid import validate_grid_config
 from hier_envs.grid_layout import (
     MAX_BATCHED_GRID_SIZE,
     GridLayout,
@@ -35,7 +36,7 @@ from hier_envs.grid_layout import (
     base_transitions,
     transitions_with_walls,
 )
-from hier_envs.tasks import TaskProgress, grid_subgoal, validate_task
+from hier_envs.tasks import GRID_POSTTRAIN_TASK, TaskProgress, draw_task_index, grid_subgoal, resolve_tasks
 
 __all__ = ["HierGridVectorEnv"]
 
@@ -119,7 +120,7 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
             if bad or max_episode_steps < 1:
                 raise ValueError(f"max_episode_steps must be a positive int or None, got {max_episode_steps!r}")
             max_steps = min(int(max_steps), int(max_episode_steps))
-        self.tasks = resolve_tasks(task, tasks, n_colors)
+        self.tasks = resolve_tasks(task, tasks, n_colors, GRID_POSTTRAIN_TASK)
         self.num_envs = int(num_envs)
         self.grid_size, self.n_colors, self.n_walls = int(grid_size), int(n_colors), int(n_walls)
         self.max_steps = int(max_steps)
@@ -222,16 +223,8 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
         self, options: dict[str, Any] | None
     ) -> tuple[tuple[int, ...] | None, GridLayout | None, np.ndarray | None]:
         """Validate ``reset`` options before anything changes (same checks as the single env)."""
-        if options is None:
-            return None, None, None
-        if not isinstance(options, dict):
-            raise TypeError(f"options must be a dict, got {options!r}")
-        unknown = set(options) - {"task", "layout", "reset_mask"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; expected 'task', 'layout' and/or 'reset_mask'")
-        task = validate_task(options["task"], self.n_colors) if options.get("task") is not None else None
-        layout = self.layout_sampler.validate_layout(options["layout"]) if options.get("layout") is not None else None
-        mask = options.get("reset_mask")
+        task, layout = parse_reset_options(options, self.n_colors, self.layout_sampler, extra_keys=("reset_mask",))
+        mask = None if options is None else options.get("reset_mask")
         if mask is not None:
             if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
                 raise ValueError(
@@ -265,10 +258,7 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
             task_object[0] = task
             self._task_objects[env_ids] = task_object
         else:
-            if len(self.tasks) == 1:
-                pool_ids = np.zeros(k, dtype=np.intp)  # (k,)
-            else:
-                pool_ids = np.array([rng.integers(len(self.tasks)) for rng in rngs], dtype=np.intp)  # (k,)
+            pool_ids = np.array([draw_task_index(len(self.tasks), rng) for rng in rngs], dtype=np.intp)  # (k,)
             self._tasks[env_ids] = NO_COLOR
             self._tasks[env_ids, : self._task_pool.shape[1]] = self._task_pool[pool_ids]
             self._task_lengths[env_ids] = self._task_pool_lengths[pool_ids]

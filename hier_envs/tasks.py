@@ -93,6 +93,31 @@ def validate_tasks(tasks: object, n_colors: int) -> tuple[tuple[int, ...], ...]:
     return tuple(validate_task(t, n_colors) for t in tasks)
 
 
+def resolve_tasks(
+    task: Sequence[int] | None,
+    tasks: Sequence[Sequence[int]] | None,
+    n_colors: int,
+    default_task: Sequence[int],
+) -> tuple[tuple[int, ...], ...]:
+    """The tasks an env draws from on reset: ``task`` pins one, ``tasks`` gives a uniform pool,
+    neither gives ``default_task`` (the env's post-training task)."""
+    if task is not None and tasks is not None:
+        raise ValueError("pass either task= or tasks=, not both")
+    if tasks is not None:
+        return validate_tasks(tasks, n_colors)
+    return (validate_task(default_task if task is None else task, n_colors),)
+
+
+def draw_task_index(n_tasks: int, rng: np.random.Generator) -> int:
+    """Index of a new episode's task in a pool of ``n_tasks``, drawn uniformly from ``rng``.
+
+    A single task is taken without touching ``rng``, so pinning one task leaves the random
+    stream (layouts, ant start states) exactly as it is. The single envs and the batched grid
+    env all draw through here, which keeps their streams identical (SPEC B2.1).
+    """
+    return 0 if n_tasks == 1 else int(rng.integers(n_tasks))
+
+
 @dataclass
 class TaskProgress:
     """Progress along one task: the single place where visit rules are decided (SPEC A§2.1).

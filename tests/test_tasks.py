@@ -9,7 +9,9 @@ from hier_envs.tasks import (
     GRID_POSTTRAIN_TASK,
     GRID_PRETRAIN_TASKS,
     TaskProgress,
+    draw_task_index,
     grid_subgoal,
+    resolve_tasks,
     validate_task,
 )
 
@@ -76,3 +78,19 @@ def test_progress_rules():
     failing = TaskProgress((0, 1))
     assert not failing.enter(1)
     assert failing.failed and failing.done and not failing.success
+
+
+def test_resolve_tasks_and_draw_task_index():
+    assert resolve_tasks(None, None, 4, ANT_POSTTRAIN_TASK) == (ANT_POSTTRAIN_TASK,)
+    assert resolve_tasks([2, 0], None, 4, ANT_POSTTRAIN_TASK) == ((2, 0),)
+    assert resolve_tasks(None, ANT_PRETRAIN_TASKS, 4, ANT_POSTTRAIN_TASK) == ANT_PRETRAIN_TASKS
+    with pytest.raises(ValueError, match="not both"):
+        resolve_tasks([0], [[0]], 4, ANT_POSTTRAIN_TASK)
+    rng = np.random.default_rng(0)
+    before = rng.bit_generator.state
+    assert draw_task_index(1, rng) == 0
+    assert rng.bit_generator.state == before  # one task: the stream is not touched
+    draws = [draw_task_index(16, rng) for _ in range(200)]
+    reference = np.random.default_rng(0)
+    assert draws == [int(reference.integers(16)) for _ in range(200)]  # one rng.integers(n) per draw
+    assert set(draws) == set(range(16))

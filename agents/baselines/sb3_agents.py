@@ -39,10 +39,7 @@ Implementation details (for the benchmark tables):
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +58,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 import hier_envs  # noqa: F401  (registers the env ids)
+from hier_envs.atomic_io import atomic_write, write_json_atomic
 from hier_envs.wrappers import PrivilegedProgressWrapper
 
 __all__ = [
@@ -232,29 +230,9 @@ def _positive_int(name: str, value: object, allow_none: bool = False) -> int | N
 
 
 def _save_model_atomic(model: BaseAlgorithm, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".zip")
-    os.close(fd)
-    try:
-        model.save(temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        model.save(handle)  # SB3 writes its zip into an open binary handle as it would into a path
     return path
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def _max_episode_steps(env_id: str, env_kwargs: Mapping[str, Any]) -> int:
@@ -402,7 +380,7 @@ def train_sb3_baseline(
         "hyperparams": _jsonable(hyperparams),
         "model_path": str(model_path),
     }
-    _write_json_atomic(out_dir / "curve.json", result)
+    write_json_atomic(out_dir / "curve.json", result)
     return result
 
 

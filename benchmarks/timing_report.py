@@ -1,0 +1,50 @@
+"""What the timing benchmarks record beside their numbers, and how they publish them (SPEC B5, B6).
+
+``benchmarks/env_throughput.py`` and ``benchmarks/ant_step_cost.py`` each return a JSON-ready
+report that ends with :func:`provenance` (versions, machine, command line) and finish with
+:func:`publish_report`: the command-line config is recorded in the report, a Markdown table is
+printed, and the JSON is written atomically when ``config.out`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from hier_envs.atomic_io import write_json_atomic
+
+__all__ = ["provenance", "publish_report"]
+
+
+def provenance(**extra_versions: str) -> dict[str, Any]:
+    """``versions`` (Python, numpy, Gymnasium, then ``extra_versions``), ``machine`` and ``command``."""
+    return {
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "gymnasium": gym.__version__,
+            **extra_versions,
+        },
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count()},
+        "command": " ".join(sys.argv),
+    }
+
+
+def publish_report(
+    report: dict[str, Any], config: Any, format_table: Callable[[dict[str, Any]], str]
+) -> dict[str, Any]:
+    """Add ``config`` (a dataclass with an ``out`` path or None) to ``report`` as JSON, print
+    ``format_table(report)`` and write the report to ``config.out`` if set; returns the report."""
+    report["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
+    print(format_table(report))
+    if config.out is not None:
+        write_json_atomic(config.out, report)
+    return report
