@@ -115,7 +115,9 @@ class InternalRLConfig:
 
 
 INTERNAL_RL_PRESETS: dict[str, InternalRLConfig] = {
-    "smoke": InternalRLConfig(total_episodes=64, batch_episodes=32, rollout_envs=32, policy_hidden=32, checkpoint_every=1),
+    "smoke": InternalRLConfig(
+        total_episodes=64, batch_episodes=32, rollout_envs=32, policy_hidden=32, checkpoint_every=1, num_threads=1
+    ),
     "default": InternalRLConfig(),
     "paper": InternalRLConfig(total_episodes=1_000_000, batch_episodes=1024, rollout_envs=512, learning_rate=3e-5),
 }

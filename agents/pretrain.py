@@ -108,7 +108,7 @@ class PretrainConfig:
 PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
     "smoke": PretrainConfig(
         model=TRANSFORMER_PRESETS["smoke"], train_steps=60, batch_size=16, eval_every=20, checkpoint_every=20,
-        snapshot_steps=(20, 60),
+        snapshot_steps=(20, 60), num_threads=1,
     ),
     "default": PretrainConfig(
         model=TRANSFORMER_PRESETS["default"], train_steps=10_000, batch_size=128, eval_every=250, checkpoint_every=250,

@@ -78,7 +78,9 @@ class MetacontrollerTrainConfig:
 
 
 METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
-    "smoke": MetacontrollerTrainConfig(train_steps=30, batch_size=16, log_every=10, checkpoint_every=10),
+    "smoke": MetacontrollerTrainConfig(
+        train_steps=30, batch_size=16, log_every=10, checkpoint_every=10, num_threads=1
+    ),
     "default": MetacontrollerTrainConfig(),
     "paper": MetacontrollerTrainConfig(train_steps=64_000, batch_size=512, log_every=1000, checkpoint_every=2000),
 }
