@@ -2,11 +2,15 @@
 
 Components, in the order of SPEC A§5.1 (sizes Table A9; shape key below):
 
-1. **Internal sequence embedder** ``f_emb`` — *non-causal*: a bidirectional GRU over the whole
-   residual sequence ``e_{1:T,l}``, projected to ``s_t ∈ R^{n_s}`` per timestep. INFERRED: the
-   paper uses Hawk layers and does not give L_emb or how non-causality is obtained (SPEC §9.1
-   item 4); a per-timestep forward+backward pass is one of the options SPEC A§5.1 lists, and
-   cuDNN-free ``nn.GRU`` is fast on CPU. Padded steps never reach the backward direction
+1. **Internal sequence embedder** ``f_emb`` — *non-causal*: a bidirectional GRU reads the whole
+   residual sequence ``e_{1:T,l}``; by default its final forward and backward states are
+   projected to one ``s ∈ R^{n_s}`` per sequence, broadcast to every step — the reading of
+   ``s(e_{1:T,l})`` and "a first pass through the entire sequence" that SPEC A§5.1 marks as
+   INFERRED. A sequence-level summary can carry which subgoals an episode contains but not
+   every step's action, which is what makes subgoal-level codes cheaper than per-step ones.
+   ``embedding="per_step"`` instead gives each step the concatenated forward/backward outputs
+   (the alternative SPEC A§5.1 lists). The paper uses Hawk layers and does not give L_emb
+   (SPEC §9.1 item 4); ``nn.GRU`` is the recurrent block here. Padded steps are never read
    (sequences are packed).
 2. **History GRU** ``h_t = GRU(e_{t,l}, h_{t-1})``, ``n_h = 32`` (Eq. 12); ``h_0 = 0``.
 3. **Controller encoder** ``(μ_t, log σ²_t) = f_enc(e_t, h_{t-1}, s_t)``: one hidden layer of 64
@@ -62,6 +66,8 @@ class MetacontrollerConfig:
     """n_h, history GRU state (Table A9)."""
     embedding_size: int = 32
     """n_s, sequence-embedding size (Table A9)."""
+    embedding: Literal["sequence", "per_step"] = "sequence"
+    """One embedding per sequence broadcast over time (default), or one per step (SPEC A§5.1)."""
     encoder_hidden: int = 64
     """Hidden width of the controller encoder (Table A9)."""
     decoder_hidden: int = 32
@@ -84,6 +90,8 @@ class MetacontrollerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MetacontrollerConfig.{name} must be a positive int, got {value!r}")
+        if self.embedding not in ("sequence", "per_step"):
+            raise ValueError(f"MetacontrollerConfig.embedding must be 'sequence' or 'per_step', got {self.embedding!r}")
         if self.controller not in ("low_rank", "linear"):
             raise ValueError(f"MetacontrollerConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
         if not self.kl_weight >= 0:
@@ -145,9 +153,12 @@ class Metacontroller(nn.Module):
 
     # ---------------------------------------------------------------- pieces
     def embed_sequence(self, residual: Tensor, lengths: Tensor) -> Tensor:
-        """``s_t`` for every step, from the whole (valid part of the) sequence. ``(B, T, S)``."""
+        """``s`` for every step, from the whole (valid part of the) sequence. ``(B, T, S)``."""
         packed = pack_padded_sequence(residual, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, _ = self.embedder(packed)
+        output, final = self.embedder(packed)  # final: (2, B, S), forward and backward directions
+        if self.config.embedding == "sequence":
+            summary = self.embedder_out(torch.cat([final[0], final[1]], -1))  # (B, S)
+            return summary[:, None].expand(-1, residual.shape[1], -1)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=residual.shape[1])  # (B, T, 2S)
         return self.embedder_out(output)
 

@@ -74,8 +74,9 @@ def test_rl_mode_replay_reproduces_training_betas():
             history = metacontroller.history_step(residual[:, t], history)
 
 
-def test_embedder_is_non_causal_and_ignores_padding():
-    metacontroller = make()
+@pytest.mark.parametrize("embedding", ["sequence", "per_step"])
+def test_embedder_is_non_causal_and_ignores_padding(embedding):
+    metacontroller = make(embedding=embedding)
     residual, mask = sequences()
     lengths = mask.sum(1)
     with torch.no_grad():
@@ -85,6 +86,8 @@ def test_embedder_is_non_causal_and_ignores_padding():
         changed = metacontroller.embed_sequence(future_changed, lengths)
         assert (changed[0, 0] - base[0, 0]).abs().max() > 0  # step 0 sees the future
         torch.testing.assert_close(changed[1, :5], base[1, :5])  # row 1's padding (t >= 5) is invisible
+        if embedding == "sequence":  # one summary per sequence, the same at every step
+            torch.testing.assert_close(base[:, 0:1].expand_as(base), base)
 
 
 def test_kl_is_summed_over_dims_and_not_beta_weighted():
