@@ -83,6 +83,11 @@ class MetacontrollerConfig:
     switching analysis here, SPEC A§5.2)."""
     force_switch: bool = False
     """β ≡ 1 ablation: no temporal abstraction (SPEC A§7.1 item 3)."""
+    encoder_log_var_init: float = 0.0
+    """Initial bias of the encoder's log-variance output (0 → σ = 1, the prior; INFERRED)."""
+    switch_bias_init: float = 0.0
+    """Initial bias of the switching unit's output logit (0 → β ≈ 0.5; INFERRED, the paper is
+    silent on the switching unit's initialisation)."""
 
     def __post_init__(self) -> None:
         for name in ("latent_dim", "history_size", "embedding_size", "encoder_hidden", "decoder_hidden",
@@ -147,6 +152,8 @@ class Metacontroller(nn.Module):
         self.encoder = _mlp(width + c.history_size + c.embedding_size, c.encoder_hidden, 2 * c.latent_dim)
         # 4. switching unit
         self.switch = _mlp(width + c.history_size + c.latent_dim, c.switch_hidden, 1)
+        nn.init.constant_(self.switch[-1].bias, c.switch_bias_init)
+        nn.init.constant_(self.encoder[-1].bias[c.latent_dim :], c.encoder_log_var_init)
         # 6. hypernetwork decoder
         n_out = 2 * width * c.controller_rank if c.controller == "low_rank" else width * width
         self.decoder = _mlp(c.latent_dim, c.decoder_hidden, n_out)

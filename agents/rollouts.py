@@ -63,7 +63,7 @@ def rollout_batch(
     """Run one synchronous episode per sub-env; actions are sampled from the model's policy."""
     layer = model.config.controlled_layer if controlled_layer is None else controlled_layer
     n_envs = envs.num_envs
-    max_steps = envs.unwrapped.max_steps if hasattr(envs.unwrapped, "max_steps") else 100
+    max_steps = envs.unwrapped.max_steps
     obs, infos = envs.reset(seed=seed)
     cache = model.init_cache(n_envs, max_steps + 1)
     active = np.ones(n_envs, dtype=bool)

@@ -60,6 +60,10 @@ class MetacontrollerTrainConfig:
     """Steps between rolling checkpoints."""
     length_buckets: int = 8
     """Length-bucketed batches, as in pretraining."""
+    kl_warmup_steps: int = 0
+    """α rises linearly from 0 to its value over these first steps (0: constant α, as the paper).
+    A short warm-up lets the decoder learn to use codes before the KL pressure applies, which
+    avoids posterior collapse in CPU-sized runs (deviation from the paper, stated in reports)."""
     cotrain: bool = False
     """Co-training ablation (SPEC A§5.4, C.4.2): for the grid the base model starts from a random
     initialisation and is trained jointly with the metacontroller on D*."""
@@ -72,6 +76,8 @@ class MetacontrollerTrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MetacontrollerTrainConfig.{name} must be a positive int, got {value!r}")
+        if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
+            raise ValueError(f"MetacontrollerTrainConfig.kl_warmup_steps must be an int >= 0, got {self.kl_warmup_steps!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,6 +90,13 @@ METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
     "default": MetacontrollerTrainConfig(),
     "paper": MetacontrollerTrainConfig(train_steps=64_000, batch_size=512, log_every=1000, checkpoint_every=2000),
 }
+
+
+def kl_weight_at(step: int, config: MetacontrollerTrainConfig) -> float:
+    """α at optimiser step ``step`` (0-based): linear warm-up over ``kl_warmup_steps``, then constant."""
+    if config.kl_warmup_steps == 0:
+        return config.metacontroller.kl_weight
+    return config.metacontroller.kl_weight * min(1.0, step / config.kl_warmup_steps)
 
 
 def load_cotrained_base_model(path: str | Path) -> CausalTransformer:
@@ -178,7 +191,7 @@ def train_metacontroller(
             residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
         output = metacontroller(residual, batch["mask"], generator=noise)
         logits = base_model.forward_upper(output.controlled, layer).action_logits  # (B, T, A)
-        losses = metacontroller_loss(logits, batch["actions"], batch["mask"], output, config.metacontroller.kl_weight)
+        losses = metacontroller_loss(logits, batch["actions"], batch["mask"], output, kl_weight_at(step, config))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()

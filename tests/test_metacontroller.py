@@ -157,3 +157,23 @@ def test_cotraining_trains_a_fresh_base_model(tmp_path):
     cotrained = load_cotrained_base_model(path)
     assert all(torch.equal(a, b) for a, b in zip(before, pretrained.parameters()))  # the pretrained model is untouched
     assert not all(torch.equal(a, b) for a, b in zip(before, cotrained.parameters()))
+
+
+def test_kl_warmup_schedule():
+    from agents.train_metacontroller import kl_weight_at
+
+    config = dataclasses.replace(
+        METACONTROLLER_PRESETS["smoke"], metacontroller=MetacontrollerConfig(kl_weight=0.5), kl_warmup_steps=10
+    )
+    assert [kl_weight_at(step, config) for step in (0, 5, 10, 50)] == [0.0, 0.25, 0.5, 0.5]
+    assert kl_weight_at(0, dataclasses.replace(config, kl_warmup_steps=0)) == 0.5
+    with pytest.raises(ValueError, match="kl_warmup_steps"):
+        dataclasses.replace(config, kl_warmup_steps=-1)
+
+
+def test_initialisation_options():
+    metacontroller = make(switch_bias_init=3.0, encoder_log_var_init=-2.0)
+    residual, mask = sequences()
+    out = metacontroller(residual, mask, sample=False)
+    assert out.beta[:, 1:].mean() > 0.85  # β starts near sigmoid(3)
+    torch.testing.assert_close(out.log_var.mean(), torch.tensor(-2.0), atol=0.3, rtol=0)
