@@ -26,6 +26,12 @@ Components, in the order of SPEC A§5.1 (sizes Table A9; shape key below):
 7. **Internal controller** ``ê_{t,l} = e_{t,l} + U_t e_{t,l}`` (Eq. 11), computed as
    ``A_t (B_tᵀ e)`` without forming ``U_t`` (§9.2 item 1), fed to the frozen upper blocks.
 
+Implementation choices the paper leaves open (INFERRED): the metacontroller reads the residual
+through a parameter-free LayerNorm (the stream is small after the 0.1 variance-scaling
+initialisation of the base model; the controller itself acts on the raw residual), and its MLPs
+use variance scaling ``init_scale`` = 1.0 so that the hypernetwork's output depends on ``z`` at
+initialisation.
+
 Loss (SPEC A§5.2, Eq. 3): action NLL + α · KL(N(μ_t, σ²_t) ‖ N(0, I)), the KL summed over the
 ``n_z`` dimensions, *not* weighted by β, averaged over valid timesteps (§9.2 item 5); λ = 0.
 The base model is frozen (§9.2 item 7).
@@ -83,6 +89,11 @@ class MetacontrollerConfig:
     switching analysis here, SPEC A§5.2)."""
     force_switch: bool = False
     """β ≡ 1 ablation: no temporal abstraction (SPEC A§7.1 item 3)."""
+    init_scale: float = 1.0
+    """Variance-scaling factor of the metacontroller's MLP weights. Table A9 gives none (the 0.1
+    of Tables A15/A16 is stated for the sequence models); with 0.1 the hypernetwork's output
+    hardly depends on z at initialisation and CPU-sized runs never leave the uninformative code
+    (INFERRED)."""
     encoder_log_var_init: float = 0.0
     """Initial bias of the encoder's log-variance output (0 → σ = 1, the prior; INFERRED)."""
     switch_bias_init: float = 0.0
@@ -106,11 +117,11 @@ class MetacontrollerConfig:
         return dataclasses.asdict(self)
 
 
-def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
+def _mlp(n_in: int, n_hidden: int, n_out: int, init_scale: float) -> nn.Sequential:
     layers = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
     for layer in layers:
         if isinstance(layer, nn.Linear):
-            variance_scaling_(layer.weight)
+            variance_scaling_(layer.weight, init_scale)
             nn.init.zeros_(layer.bias)
     return layers
 
@@ -143,25 +154,28 @@ class Metacontroller(nn.Module):
         self.width = width
         self.config = config
         c = config
+        # The metacontroller *reads* a normalised residual (the stream is small after the 0.1
+        # variance-scaling initialisation); the controller still acts on the raw residual.
+        self.input_norm = nn.LayerNorm(width, elementwise_affine=False)
         # 1. internal sequence embedder (non-causal)
         self.embedder = nn.GRU(width, c.embedding_size, batch_first=True, bidirectional=True)
         self.embedder_out = nn.Linear(2 * c.embedding_size, c.embedding_size)
         # 2. history GRU
         self.history = nn.GRU(width, c.history_size, batch_first=True)
         # 3. controller encoder
-        self.encoder = _mlp(width + c.history_size + c.embedding_size, c.encoder_hidden, 2 * c.latent_dim)
+        self.encoder = _mlp(width + c.history_size + c.embedding_size, c.encoder_hidden, 2 * c.latent_dim, c.init_scale)
         # 4. switching unit
-        self.switch = _mlp(width + c.history_size + c.latent_dim, c.switch_hidden, 1)
+        self.switch = _mlp(width + c.history_size + c.latent_dim, c.switch_hidden, 1, c.init_scale)
         nn.init.constant_(self.switch[-1].bias, c.switch_bias_init)
         nn.init.constant_(self.encoder[-1].bias[c.latent_dim :], c.encoder_log_var_init)
         # 6. hypernetwork decoder
         n_out = 2 * width * c.controller_rank if c.controller == "low_rank" else width * width
-        self.decoder = _mlp(c.latent_dim, c.decoder_hidden, n_out)
+        self.decoder = _mlp(c.latent_dim, c.decoder_hidden, n_out, c.init_scale)
 
     # ---------------------------------------------------------------- pieces
     def embed_sequence(self, residual: Tensor, lengths: Tensor) -> Tensor:
         """``s`` for every step, from the whole (valid part of the) sequence. ``(B, T, S)``."""
-        packed = pack_padded_sequence(residual, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.input_norm(residual), lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, final = self.embedder(packed)  # final: (2, B, S), forward and backward directions
         if self.config.embedding == "sequence":
             summary = self.embedder_out(torch.cat([final[0], final[1]], -1))  # (B, S)
@@ -171,24 +185,25 @@ class Metacontroller(nn.Module):
 
     def history_states(self, residual: Tensor) -> Tensor:
         """``h_{t-1}`` for every ``t`` (``h_0 = 0``): ``(B, T, H)``."""
-        states, _ = self.history(residual)  # h_1..h_T
+        states, _ = self.history(self.input_norm(residual))  # h_1..h_T
         return F.pad(states, (0, 0, 1, 0))[:, :-1]
 
     def history_step(self, residual_t: Tensor, state: Tensor) -> Tensor:
         """One history-GRU step: ``h_t`` from ``e_t`` (``(B, W)``) and ``h_{t-1}`` (``(B, H)``)."""
-        _, new_state = self.history(residual_t[:, None], state[None])
+        _, new_state = self.history(self.input_norm(residual_t)[:, None], state[None])
         return new_state[0]
 
     def encode(self, residual: Tensor, history_prev: Tensor, embedding: Tensor) -> tuple[Tensor, Tensor]:
         """Encoder mean and log-variance, ``(..., Z)`` each."""
-        mean, log_var = self.encoder(torch.cat([residual, history_prev, embedding], -1)).chunk(2, -1)
+        mean, log_var = self.encoder(torch.cat([self.input_norm(residual), history_prev, embedding], -1)).chunk(2, -1)
         return mean, log_var
 
     def switch_probability(self, residual_t: Tensor, history_prev: Tensor, z_prev: Tensor) -> Tensor:
         """β_t = f_switch(e_t, h_{t-1}, z_{t-1}) ∈ [0, 1], ``(B,)`` (Eq. 16)."""
         if self.config.force_switch:
             return torch.ones(residual_t.shape[0], dtype=residual_t.dtype, device=residual_t.device)
-        return torch.sigmoid(self.switch(torch.cat([residual_t, history_prev, z_prev], -1))).squeeze(-1)
+        features = torch.cat([self.input_norm(residual_t), history_prev, z_prev], -1)
+        return torch.sigmoid(self.switch(features)).squeeze(-1)
 
     def decode(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """Controller parameters for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)``, or ``U (..., W, W)``."""
