@@ -1,0 +1,43 @@
+"""End-to-end smoke runs of the study commands: every stage wires up and the report parses (SPEC B5)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from agents.base_model_study import STUDY_PRESETS, run_study
+
+
+@pytest.fixture(scope="module")
+def base_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("base_study")
+    config = dataclasses.replace(STUDY_PRESETS["smoke"], controller_layers=(0, 1), eval_episodes=16)
+    results = run_study(config, root / "run", root / "out", progress=False)
+    return root, config, results
+
+
+def test_base_model_study_writes_a_parsable_report(base_study):
+    root, config, results = base_study
+    out = root / "out"
+    for name in ("report.md", "results.json", "probes.png", "controllers.png", "pretraining.png"):
+        assert (out / name).stat().st_size > 0
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["controllers"]) == {"0", "1"}
+    assert all(row["episodes"] == 16 for row in saved["controllers"].values())
+    assert set(saved["probes"]) == {str(step) for step in config.pretrain.snapshot_steps}
+    assert len(saved["probes"]["60"]["val_accuracy"]) == config.pretrain.model.n_layers + 1
+    report = (out / "report.md").read_text()
+    assert "| 1 (mid) |" in report and "HierGrid-v0" in report
+
+
+def test_base_model_study_resumes_from_its_stages(base_study, monkeypatch):
+    root, config, results = base_study
+    import agents.base_model_study as study
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished stage was run again")
+
+    monkeypatch.setattr(study, "train_subgoal_controllers", fail)
+    monkeypatch.setattr(study, "probe_model", fail)
+    again = run_study(config, root / "run", root / "out2", progress=False)
+    assert again["controllers"] == results["controllers"]
