@@ -42,7 +42,7 @@ from agents.models.controller import freeze
 from agents.pretrain import PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
-from agents.training_utils import CsvLog, set_threads, write_text_atomic
+from agents.training_utils import CsvLog, set_threads, tuples_to_lists, write_text_atomic
 from hier_envs.datasets import EpisodeDataset, generate_grid_dataset, load_dataset, save_dataset
 
 
@@ -173,7 +173,7 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         stages.put("controllers", controllers)
 
     results = {
-        "config": _jsonable(dataclasses.asdict(config)),
+        "config": tuples_to_lists(dataclasses.asdict(config)),
         "pretraining": {
             "wall_seconds": pretrain_record["elapsed_s"],
             "steps": pretrain_record["step"],
@@ -197,14 +197,6 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
         "mean_length": float(stats.lengths.mean()),
         "mean_colors_visited": float(stats.colors_visited.mean()),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
 
 
 def write_report(results: dict[str, Any], out_dir: Path) -> None:

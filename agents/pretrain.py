@@ -38,7 +38,7 @@ from agents.checkpoints import (
     set_generator_state,
 )
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer, TransformerConfig, sequence_loss
-from agents.training_utils import CsvLog, set_threads
+from agents.training_utils import CsvLog, set_threads, tuples_to_lists
 from hier_envs.datasets import EpisodeDataset
 
 BASE_MODEL_KIND = "base_model"
@@ -291,19 +291,11 @@ def pretrain(
 
 def _check_same_config(path: Path, record: dict[str, Any], config_dict: dict[str, Any]) -> None:
     stored = record.get("config")
-    if _jsonable(stored) != _jsonable(config_dict):
+    if tuples_to_lists(stored) != tuples_to_lists(config_dict):
         raise CheckpointError(
             f"{path}: this run directory was made with a different PretrainConfig; use a new directory "
             f"(stored {stored}, requested {config_dict})"
         )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,9 +61,9 @@ class MetacontrollerTrainConfig:
     length_buckets: int = 8
     """Length-bucketed batches, as in pretraining."""
     kl_warmup_steps: int = 0
-    """α rises linearly from 0 to its value over these first steps (0: constant α, as the paper).
-    A short warm-up lets the decoder learn to use codes before the KL pressure applies, which
-    avoids posterior collapse in CPU-sized runs (deviation from the paper, stated in reports)."""
+    """α rises linearly from 0 to its value over these first steps (0: constant α, as the paper;
+    no preset uses a warm-up). An optional schedule for studying posterior collapse; in the first
+    CPU experiments it did not prevent it (see the issue notes)."""
     cotrain: bool = False
     """Co-training ablation (SPEC A§5.4, C.4.2): for the grid the base model starts from a random
     initialisation and is trained jointly with the metacontroller on D*."""

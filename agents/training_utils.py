@@ -80,3 +80,12 @@ def _format(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return f"{value.item():.6g}"
     return value
+
+
+def tuples_to_lists(value: Any) -> Any:
+    """The JSON form of nested config values (tuples become lists), for comparing stored configs."""
+    if isinstance(value, dict):
+        return {key: tuples_to_lists(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tuples_to_lists(item) for item in value]
+    return value
