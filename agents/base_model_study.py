@@ -34,7 +34,6 @@ from agents.checkpoints import load_checkpoint, save_checkpoint
 from agents.controllers import (
     CONTROLLER_PRESETS,
     ControllerConfig,
-    SubgoalControllers,
     evaluate_subgoal_controllers,
     train_subgoal_controllers,
 )

@@ -32,7 +32,7 @@ import torch
 
 from agents.base_model_study import StageCache
 from agents.internal_rl import INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
-from agents.metacontroller import MetacontrollerConfig, metacontroller_loss
+from agents.metacontroller import metacontroller_loss
 from agents.models.controller import freeze
 from agents.models.transformer import CausalTransformer
 from agents.pretrain import batch_tensors, load_base_model
@@ -257,7 +257,7 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
         f"## Switching (held-out D*, α = {alpha}, β ≥ 0.5, ±{switching['tolerance']} steps)",
         "",
         "α is the frozen-sweep value with the best held-out switching F1 (the paper selects α by RL success)."
-        if results["config"]["select_kl_weight"] else f"α fixed by the configuration.",
+        if results["config"]["select_kl_weight"] else "α fixed by the configuration.",
         "",
         "| precision | recall | F1 | switches / episode | true boundaries / episode | β in [0, .05] ∪ [.95, 1] | episodes |",
         "|---|---|---|---|---|---|---|",

@@ -16,7 +16,6 @@ row-sweep automaton of :meth:`LayoutSampler.candidates_ok`, 7 table look-ups per
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
