@@ -53,7 +53,7 @@ from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.controller import freeze
 from agents.models.transformer import CausalTransformer
 from agents.rollouts import make_grid_vector_env
-from agents.training_utils import CsvLog, set_threads
+from agents.training_utils import CsvLog, check_same_config, set_threads
 
 INTERNAL_RL_KIND = "internal_rl"
 CURVE_FIELDS = (
@@ -396,8 +396,7 @@ def train_internal_rl(
     update, episodes, env_steps, elapsed = 0, 0, 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=INTERNAL_RL_KIND)
-        if record["config"] != config_dict:
-            raise ValueError(f"{latest_path}: this run directory was made with a different InternalRLConfig")
+        check_same_config(latest_path, record, config_dict, "InternalRLConfig")
         load_model_state(policy, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(generator, record["generator"])

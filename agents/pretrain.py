@@ -38,7 +38,7 @@ from agents.checkpoints import (
     set_generator_state,
 )
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer, TransformerConfig, sequence_loss
-from agents.training_utils import CsvLog, set_threads, tuples_to_lists
+from agents.training_utils import CsvLog, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 BASE_MODEL_KIND = "base_model"
@@ -209,7 +209,7 @@ def pretrain(
     config_dict = config.to_dict()
     if final_path.exists():
         record = load_checkpoint(final_path, expected_kind=BASE_MODEL_KIND)
-        _check_same_config(final_path, record, config_dict)
+        check_same_config(final_path, record, config_dict, "PretrainConfig")
         return final_path
 
     torch.manual_seed(config.seed)  # model initialisation
@@ -224,7 +224,7 @@ def pretrain(
     step, elapsed = 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=BASE_MODEL_KIND)
-        _check_same_config(latest_path, record, config_dict)
+        check_same_config(latest_path, record, config_dict, "PretrainConfig")
         load_model_state(model, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(batch_rng, record["batch_rng"])
@@ -287,15 +287,6 @@ def pretrain(
         return latest_path
     checkpoint(final_path)
     return final_path
-
-
-def _check_same_config(path: Path, record: dict[str, Any], config_dict: dict[str, Any]) -> None:
-    stored = record.get("config")
-    if tuples_to_lists(stored) != tuples_to_lists(config_dict):
-        raise CheckpointError(
-            f"{path}: this run directory was made with a different PretrainConfig; use a new directory "
-            f"(stored {stored}, requested {config_dict})"
-        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,7 +33,7 @@ from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacont
 from agents.models.controller import freeze
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors
-from agents.training_utils import CsvLog, set_threads
+from agents.training_utils import CsvLog, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 METACONTROLLER_KIND = "metacontroller"
@@ -137,7 +137,8 @@ def train_metacontroller(
     final_path, latest_path = run_dir / "metacontroller.pt", run_dir / "latest.pt"
     config_dict = config.to_dict()
     if final_path.exists():
-        _check_config(final_path, load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND), config_dict)
+        check_same_config(final_path, load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND), config_dict,
+                          "MetacontrollerTrainConfig")
         return final_path
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
     torch.manual_seed(config.seed)
@@ -157,7 +158,7 @@ def train_metacontroller(
     step, elapsed = 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=METACONTROLLER_KIND)
-        _check_config(latest_path, record, config_dict)
+        check_same_config(latest_path, record, config_dict, "MetacontrollerTrainConfig")
         load_model_state(metacontroller, record["model"], latest_path)
         if config.cotrain:
             load_model_state(base_model, record["base_model"], latest_path)
@@ -215,10 +216,3 @@ def train_metacontroller(
         return latest_path
     checkpoint(final_path)
     return final_path
-
-
-def _check_config(path: Path, record: dict[str, Any], config_dict: dict[str, Any]) -> None:
-    if record.get("config") != config_dict:
-        raise CheckpointError(
-            f"{path}: this run directory was made with a different MetacontrollerTrainConfig; use a new directory"
-        )

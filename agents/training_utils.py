@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
 __all__ = ["CsvLog", "seed_everything", "set_threads", "write_text_atomic"]
@@ -89,3 +90,14 @@ def tuples_to_lists(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [tuples_to_lists(item) for item in value]
     return value
+
+
+def check_same_config(path: str | os.PathLike[str], record: Mapping[str, Any], config_dict: Mapping[str, Any],
+                      config_name: str) -> None:
+    """Refuse to resume from a checkpoint written with another configuration (SPEC B4)."""
+    stored = record.get("config")
+    if tuples_to_lists(stored) != tuples_to_lists(config_dict):
+        raise CheckpointError(
+            f"{path}: this run directory was made with a different {config_name}; use a new directory "
+            f"(stored {stored}, requested {config_dict})"
+        )
