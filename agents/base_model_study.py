@@ -60,7 +60,7 @@ class GridDataConfig:
 
 DATA_PRESETS: dict[str, GridDataConfig] = {
     "smoke": GridDataConfig(d_episodes=300, dstar_episodes=100),
-    "default": GridDataConfig(),
+    "default": GridDataConfig(d_episodes=300_000),
     "paper": GridDataConfig(d_episodes=200_000, dstar_episodes=50_000),
 }
 

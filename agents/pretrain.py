@@ -73,6 +73,9 @@ class PretrainConfig:
     """λ on the next-observation NLL (paper sweep {0, 0.01}; Fig. A2 says some helps)."""
     val_fraction: float = 0.05
     """Held-out fraction of episodes for validation NLL."""
+    val_max_episodes: int = 2000
+    """At most this many held-out episodes are scored at each evaluation (a fixed subset), so
+    evaluation stays cheap next to training on large datasets."""
     eval_every: int = 250
     """Steps between validation evaluations and metric rows."""
     checkpoint_every: int = 250
@@ -89,7 +92,7 @@ class PretrainConfig:
     """torch intra-op threads (2 for sequence models on the 2-core machine)."""
 
     def __post_init__(self) -> None:
-        for name in ("train_steps", "batch_size", "eval_every", "checkpoint_every", "length_buckets"):
+        for name in ("train_steps", "batch_size", "eval_every", "checkpoint_every", "length_buckets", "val_max_episodes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PretrainConfig.{name} must be a positive int, got {value!r}")
@@ -111,8 +114,8 @@ PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
         snapshot_steps=(20, 60), num_threads=1,
     ),
     "default": PretrainConfig(
-        model=TRANSFORMER_PRESETS["default"], train_steps=10_000, batch_size=128, eval_every=250, checkpoint_every=250,
-        snapshot_steps=(1000, 2500, 5000, 10_000),
+        model=TRANSFORMER_PRESETS["default"], train_steps=6000, batch_size=128, learning_rate=1e-3,
+        eval_every=250, checkpoint_every=250, snapshot_steps=(1000, 2000, 4000, 6000),
     ),
     "paper": PretrainConfig(
         model=TRANSFORMER_PRESETS["paper"], train_steps=256_000, batch_size=1024, eval_every=2000,
@@ -219,6 +222,7 @@ def pretrain(
     )
     batch_rng = np.random.default_rng([config.seed, 17])
     train_indices, val_indices = dataset.split(config.val_fraction, seed=config.seed)
+    val_indices = val_indices[: config.val_max_episodes]
     sampler = LengthBucketSampler(train_indices, dataset.episode_lengths, config.length_buckets)
     log = CsvLog(run_dir / "metrics.csv", METRIC_FIELDS)
     step, elapsed = 0, 0.0

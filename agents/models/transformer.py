@@ -5,7 +5,9 @@ tokens (SPEC A§3.1, §9.2 item 11). Two heads read the final residual: the next
 ``a_t`` (categorical) and the next observation ``o_{t+1}``.
 
 Architecture (Tables A4/A16):
-- input embedding ``Linear(D -> W)``; there are no absolute position embeddings;
+- input embedding ``Linear(D -> W)`` (``input_encoding="flat"``, the paper) or a linear map of
+  the agent-centred view of the same observation (``"egocentric"``, :mod:`grid_encoding`);
+  there are no absolute position embeddings;
 - ``L`` pre-norm blocks: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))`` with a ReLU MLP;
 - causal multi-head attention with a T5-style relative position bias (32 buckets, causal
   bucketing, max distance 128; INFERRED: "relative position embeddings as attention biases").
@@ -52,6 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from agents.models.grid_encoding import INPUT_ENCODINGS, EgocentricGridEmbedding
+
 __all__ = [
     "TRANSFORMER_PRESETS",
     "CausalTransformer",
@@ -97,6 +101,12 @@ class TransformerConfig:
     """Distances at or beyond this share the last bucket (T5 default, INFERRED)."""
     dropout: float = 0.0
     """Dropout after the attention and MLP sublayers (the paper mentions none)."""
+    input_encoding: str = "flat"
+    """``"flat"``: one linear map of the observation (paper). ``"egocentric"``: linear map of the
+    agent-centred re-indexing of the same observation (:mod:`agents.models.grid_encoding`;
+    a documented deviation for CPU budgets, used by the ``default`` preset)."""
+    grid_size: int = 7
+    """Side G of the grid whose one-hot planes make up the observation (egocentric encoding only)."""
 
     def __post_init__(self) -> None:
         for name in ("obs_dim", "n_actions", "width", "n_layers", "n_heads", "mlp_hidden", "max_distance"):
@@ -116,6 +126,12 @@ class TransformerConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"TransformerConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.input_encoding not in INPUT_ENCODINGS:
+            raise ValueError(
+                f"TransformerConfig.input_encoding must be one of {INPUT_ENCODINGS}, got {self.input_encoding!r}"
+            )
+        if not isinstance(self.grid_size, int) or isinstance(self.grid_size, bool) or self.grid_size < 1:
+            raise ValueError(f"TransformerConfig.grid_size must be a positive int, got {self.grid_size!r}")
 
     @property
     def controlled_layer(self) -> int:
@@ -142,12 +158,14 @@ class TransformerConfig:
 
 
 TRANSFORMER_PRESETS: dict[str, TransformerConfig] = {
-    "smoke": TransformerConfig(width=32, n_layers=2, n_heads=2, mlp_hidden=64),
-    "default": TransformerConfig(width=128, n_layers=6, n_heads=4, mlp_hidden=256),
+    "smoke": TransformerConfig(width=32, n_layers=2, n_heads=2, mlp_hidden=64, input_encoding="egocentric"),
+    "default": TransformerConfig(width=128, n_layers=6, n_heads=4, mlp_hidden=256, input_encoding="egocentric"),
     "paper": TransformerConfig(width=256, n_layers=6, n_heads=4, mlp_hidden=512),
 }
-"""Named model sizes (SPEC B5): ``paper`` is Table A4/A16; ``default`` keeps depth 6 (so the
-mid-depth controller story holds) at half width for 2 CPU cores; ``smoke`` is for CI."""
+"""Named model sizes (SPEC B5): ``paper`` is Table A4/A16 with the paper's flat input embedding;
+``default`` keeps depth 6 (so the mid-depth controller story holds) at half width for 2 CPU
+cores, with the egocentric input embedding (with the flat one, 10k CPU steps left the subgoal
+undecodable: ``agents/models/grid_encoding.py``); ``smoke`` is for CI."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,7 +432,10 @@ class CausalTransformer(nn.Module):
         if not isinstance(config, TransformerConfig):
             raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
         self.config = config
-        self.embed = nn.Linear(config.obs_dim, config.width)
+        if config.input_encoding == "egocentric":
+            self.embed: nn.Module = EgocentricGridEmbedding(config.obs_dim, config.grid_size, config.width)
+        else:
+            self.embed = nn.Linear(config.obs_dim, config.width)
         self.relative_bias = RelativePositionBias(config)
         self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(config.width)
