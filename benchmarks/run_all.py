@@ -38,6 +38,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run_all.py`: make `import benchmarks` work
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import dataclasses
 import json
 import multiprocessing
 import time
@@ -47,6 +48,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from benchmarks import grid_methods
 from benchmarks.reporting import (
     DEFAULT_REFERENCE_METHOD,
     RUN_SCHEMA_VERSION,
@@ -187,6 +189,11 @@ def run_sb3_dqn_privileged(env: str, seed: int, preset: BenchmarkPreset, out_dir
 
 
 METHOD_REGISTRY: dict[str, MethodFn] = {
+    "internal_rl": grid_methods.run_internal_rl,
+    "raw_action_rl": grid_methods.run_raw_action_rl,
+    "compile_rl": grid_methods.run_compile_rl,
+    "internal_rl_beta1": grid_methods.run_internal_rl_beta1,
+    "internal_rl_cotrained": grid_methods.run_internal_rl_cotrained,
     "sb3_recurrent_ppo": run_sb3_recurrent_ppo,
     "sb3_ppo_privileged": run_sb3_ppo_privileged,
     "sb3_dqn_privileged": run_sb3_dqn_privileged,
@@ -230,6 +237,11 @@ class RunAllConfig:
     """Method whose probability of improvement over the others is reported."""
     progress: bool = True
     """Show a progress bar over runs."""
+    base_model: Path | None = None
+    """Reuse this pretrained grid ``model.pt`` (e.g. from ``python -m agents.base_model_study``)
+    instead of pretraining one in the results folder; needs ``--dstar``."""
+    dstar: Path | None = None
+    """D* dataset (ε = 0) that goes with ``--base-model``."""
 
 
 def parse_seeds(seeds: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -383,6 +395,13 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
         raise ValueError(f"workers must be a positive int, got {config.workers!r}")
     if config.executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {config.executor!r}")
+    if (config.base_model is None) != (config.dstar is None):
+        raise ValueError(f"--base-model and --dstar go together, got {config.base_model!r} and {config.dstar!r}")
+    if config.base_model is not None:
+        options = dict(preset.method_options)
+        options["grid_pipeline"] = {**options.get("grid_pipeline", {}), "base_model": str(Path(config.base_model).resolve()),
+                                    "dstar": str(Path(config.dstar).resolve())}
+        preset = dataclasses.replace(preset, method_options=options)
     out = Path(config.out) if config.out is not None else Path("results") / preset.name
     (out / "runs").mkdir(parents=True, exist_ok=True)
 

@@ -119,3 +119,38 @@ def test_arguments_are_validated(tmp_path: Path) -> None:
         dataclasses.replace(TINY, train_episodes=0)
     assert set(PRESETS) == {"smoke", "default", "paper"}
     assert set(SB3_METHODS) <= set(METHOD_REGISTRY)
+
+
+GRID_METHODS = ("internal_rl", "raw_action_rl", "compile_rl", "internal_rl_beta1", "internal_rl_cotrained")
+
+
+def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
+    """The paper's methods run through the harness on shared artifacts built once (SPEC A§7.1, B6)."""
+    config = RunAllConfig(env="grid", methods=",".join(GRID_METHODS), seeds="0,", out=tmp_path, progress=False)
+    first = run_benchmark(config, preset=TINY)
+    assert sorted(first["ran"]) == sorted(("grid", method, 0) for method in GRID_METHODS)
+    shared = tmp_path / "work" / "grid" / "_shared"
+    assert (shared / "base_model" / "model.pt").is_file()
+    for variant in ("standard", "beta1", "cotrained"):
+        assert (shared / f"metacontroller_{variant}" / "metacontroller.pt").is_file()
+    assert (shared / "compile" / "compile.pt").is_file()
+    base_mtime = (shared / "base_model" / "model.pt").stat().st_mtime_ns
+    for method in GRID_METHODS:
+        record = json.loads((tmp_path / "runs" / f"grid__{method}__seed0.json").read_text())
+        assert record["privileged"] is False
+        assert record["curve"][-1]["episodes"] >= TINY.train_episodes
+        assert 0.0 <= record["final_success_rate"] <= 1.0
+    beta1 = json.loads((tmp_path / "runs" / "grid__internal_rl_beta1__seed0.json").read_text())
+    assert beta1["config"]["variant"] == "beta1"
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| internal_rl |" in summary and "| compile_rl |" in summary
+
+    second = run_benchmark(config, preset=TINY)
+    assert second["ran"] == [] and len(second["skipped"]) == len(GRID_METHODS)
+    assert (shared / "base_model" / "model.pt").stat().st_mtime_ns == base_mtime
+
+
+def test_base_model_and_dstar_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--base-model and --dstar"):
+        run_benchmark(RunAllConfig(methods="internal_rl", base_model=tmp_path / "m.pt", out=tmp_path, progress=False),
+                      preset=TINY)

@@ -1,0 +1,231 @@
+"""Grid methods of the benchmark that share one pretrained base model (SPEC A§6, A§7.1, B5, B6).
+
+``run_all.py`` runs every method × seed; the methods here all steer or finetune the *same*
+pretrained base model, and the internal-RL variants share metacontrollers, so those are built
+once per results folder and reused ("shared artifacts"):
+
+=====================  =====================================================================
+method                 what is trained per seed, on top of which shared artifact
+=====================  =====================================================================
+``internal_rl``        code policy (SPEC A§6) on the frozen base model + metacontroller
+``internal_rl_beta1``  the same, metacontroller trained and used with β ≡ 1 (SPEC A§7.1 item 3)
+``internal_rl_cotrained``  the same, metacontroller co-trained with a fresh base model (item 4)
+``compile_rl``         code policy on CompILE's decoder and co-trained base model (item 2)
+``raw_action_rl``      the whole base model, finetuned in raw action space (item 1)
+=====================  =====================================================================
+
+Every RL method uses the same critic-free clipped algorithm, batch size and episode budget
+(``BenchmarkPreset.train_episodes``). Curves are the success rate of each training batch of
+the stochastic policy against training episodes, as the paper plots them (SPEC A§7.2).
+
+Shared artifacts live in ``<out>/work/<env>/_shared/`` (datasets D and D*, ``base_model/``,
+``metacontroller_*``, ``compile/``); each is built under a file lock by the first run that
+needs it, with the resumable trainers of ``agents/``, so parallel workers never build one twice
+and an interrupted build resumes. ``BenchmarkPreset.base_model`` points at an existing
+``model.pt`` (and ``dstar`` at its D*) to skip pretraining, e.g. the one written by
+``python -m agents.base_model_study``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "GRID_PIPELINES",
+    "GridPipeline",
+    "run_compile_rl",
+    "run_internal_rl",
+    "run_internal_rl_beta1",
+    "run_internal_rl_cotrained",
+    "run_raw_action_rl",
+    "shared_dir",
+]
+
+
+@dataclass(frozen=True)
+class GridPipeline:
+    """Which presets of the ``agents`` trainers a benchmark preset uses (SPEC B5)."""
+
+    study: str
+    """Preset of :mod:`agents.base_model_study` for datasets and pretraining."""
+    metacontroller: str
+    """Preset of :data:`agents.train_metacontroller.METACONTROLLER_PRESETS`."""
+    kl_weight: float
+    """α of the metacontroller (chosen by ``agents.internal_rl_study``'s sweep, SPEC A§5.2)."""
+    rl: str
+    """Preset of :data:`agents.internal_rl.INTERNAL_RL_PRESETS` (raw-action RL mirrors it)."""
+    compile: str
+    """Preset of :data:`agents.baselines.compile_latent.COMPILE_PRESETS`."""
+
+
+GRID_PIPELINES: dict[str, GridPipeline] = {
+    "smoke": GridPipeline("smoke", "smoke", 0.1, "smoke", "smoke"),
+    "default": GridPipeline("default", "default", 0.1, "default", "default"),
+    "paper": GridPipeline("paper", "paper", 0.1, "paper", "paper"),
+}
+"""Benchmark preset name -> trainer presets."""
+
+
+def shared_dir(out_dir: Path) -> Path:
+    """``<out>/work/<env>/_shared`` for a run whose work folder is ``<out>/work/<env>/<method>/seed<N>``."""
+    return Path(out_dir).resolve().parents[1] / "_shared"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pipeline(preset: Any) -> GridPipeline:
+    name = preset.method_options.get("grid_pipeline", {}).get("name", preset.name)
+    if name not in GRID_PIPELINES:
+        raise ValueError(f"no grid pipeline for preset {name!r}; expected one of {sorted(GRID_PIPELINES)}")
+    return GRID_PIPELINES[name]
+
+
+def _base_model_and_dstar(preset: Any, shared: Path) -> tuple[Path, Path]:
+    """Pretrained ``model.pt`` and D* path: the preset's, or built once in ``shared``."""
+    options = preset.method_options.get("grid_pipeline", {})
+    if options.get("base_model"):
+        base_model, dstar = Path(options["base_model"]), Path(options["dstar"])
+        for path in (base_model, dstar):
+            if not path.is_file():
+                raise FileNotFoundError(f"grid_pipeline option points at {path}, which does not exist")
+        return base_model, dstar
+    from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets
+    from agents.pretrain import pretrain
+
+    study = STUDY_PRESETS[_pipeline(preset).study]
+    with _locked(shared / "base_model.lock"):
+        d_data, _ = ensure_grid_datasets(study.data, shared, progress=False)
+        model_path = pretrain(study.pretrain, d_data, shared / "base_model", progress=False)
+    return model_path, shared / "data_Dstar.npz"
+
+
+def _metacontroller(preset: Any, shared: Path, variant: str) -> tuple[Any, Any]:
+    """(base model, metacontroller) for ``variant`` in ``standard`` / ``beta1`` / ``cotrained``."""
+    from agents.models.controller import freeze
+    from agents.pretrain import load_base_model
+    from agents.train_metacontroller import (
+        METACONTROLLER_PRESETS,
+        load_cotrained_base_model,
+        load_metacontroller,
+        train_metacontroller,
+    )
+    from hier_envs.datasets import load_dataset
+
+    pipeline = _pipeline(preset)
+    base_path, dstar_path = _base_model_and_dstar(preset, shared)
+    base_model = freeze(load_base_model(base_path))
+    config = METACONTROLLER_PRESETS[pipeline.metacontroller]
+    mc = dataclasses.replace(config.metacontroller, kl_weight=pipeline.kl_weight, force_switch=variant == "beta1")
+    config = dataclasses.replace(config, metacontroller=mc, cotrain=variant == "cotrained")
+    with _locked(shared / f"metacontroller_{variant}.lock"):
+        path = train_metacontroller(config, base_model, load_dataset(dstar_path), shared / f"metacontroller_{variant}",
+                                    progress=False)
+    if variant == "cotrained":
+        base_model = freeze(load_cotrained_base_model(path))
+    return base_model, freeze(load_metacontroller(path, base_model.config.width))
+
+
+def _rl_config(preset: Any, seed: int) -> Any:
+    from agents.internal_rl import INTERNAL_RL_PRESETS
+
+    config = INTERNAL_RL_PRESETS[_pipeline(preset).rl]
+    return dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
+
+
+def _episode_budget(preset: Any, batch_episodes: int) -> int:
+    """``preset.train_episodes`` rounded up to whole batches, so every method trains on at least the budget."""
+    return -(-preset.train_episodes // batch_episodes) * batch_episodes
+
+
+def _record(curve_rows: list[dict[str, Any]], config: Any, wall_s: float, extra: dict[str, Any]) -> dict[str, Any]:
+    curve = [
+        {"episodes": float(row["episodes"]), "env_steps": float(row["env_steps"]),
+         "success_rate": float(row["success_rate"]), "wall_s": float(row["elapsed_s"])}
+        for row in curve_rows
+    ]
+    return {
+        "privileged": False,
+        "curve": curve,
+        "final_success_rate": curve[-1]["success_rate"],
+        "wall_s": wall_s,
+        "config": {**dataclasses.asdict(config), **extra},
+    }
+
+
+def _internal_rl_run(variant: str, env: str, seed: int, preset: Any, out_dir: Path,
+                     generator: Callable[[Any, Path], tuple[Any, Any]] | None = None) -> dict[str, Any]:
+    from agents.internal_rl import train_internal_rl
+    from agents.training_utils import CsvLog
+
+    if env != "grid":
+        raise ValueError(f"the internal-RL methods run on env 'grid' only for now, got {env!r}")
+    tic = time.perf_counter()
+    shared = shared_dir(out_dir)
+    base_model, code_model = (generator or (lambda p, s: _metacontroller(p, s, variant)))(preset, shared)
+    config = _rl_config(preset, seed)
+    train_internal_rl(config, base_model, code_model, out_dir, progress=False)
+    rows = CsvLog(out_dir / "learning_curve.csv", ["update"], "update").read()
+    return _record(rows, config, time.perf_counter() - tic, {"variant": variant, "shared": str(shared)})
+
+
+def run_internal_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
+    """Internal RL (SPEC A§6) on the frozen base model and the standard metacontroller."""
+    return _internal_rl_run("standard", env, seed, preset, out_dir)
+
+
+def run_internal_rl_beta1(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
+    """Internal RL without temporal abstraction: β ≡ 1 in metacontroller training and RL (SPEC A§7.1 item 3)."""
+    return _internal_rl_run("beta1", env, seed, preset, out_dir)
+
+
+def run_internal_rl_cotrained(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
+    """Internal RL on a metacontroller co-trained with a fresh base model (SPEC A§7.1 item 4)."""
+    return _internal_rl_run("cotrained", env, seed, preset, out_dir)
+
+
+def _compile_generator(preset: Any, shared: Path) -> tuple[Any, Any]:
+    from agents.baselines.compile_latent import COMPILE_PRESETS, load_compile, train_compile
+    from agents.models.controller import freeze
+    from hier_envs.datasets import load_dataset
+
+    base_path, dstar_path = _base_model_and_dstar(preset, shared)
+    with _locked(shared / "compile.lock"):
+        path = train_compile(base_path, load_dataset(dstar_path), COMPILE_PRESETS[_pipeline(preset).compile],
+                             shared / "compile", progress=False)
+    model, base_model = load_compile(path)
+    return freeze(base_model), freeze(model)
+
+
+def run_compile_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
+    """Internal RL over CompILE's codes, steering CompILE's co-trained base model (SPEC A§7.1 item 2)."""
+    return _internal_rl_run("compile", env, seed, preset, out_dir, generator=_compile_generator)
+
+
+def run_raw_action_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
+    """RL finetuning of the whole base model in raw action space (SPEC A§7.1 item 1)."""
+    from agents.baselines.raw_action_rl import RAW_ACTION_RL_PRESETS, train_raw_action_rl
+
+    if env != "grid":
+        raise ValueError(f"raw-action RL runs on env 'grid' only for now, got {env!r}")
+    tic = time.perf_counter()
+    base_path, _ = _base_model_and_dstar(preset, shared_dir(out_dir))
+    config = RAW_ACTION_RL_PRESETS[_pipeline(preset).rl]
+    config = dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
+    result = train_raw_action_rl(base_path, config, out_dir, progress=False)
+    return _record(result["curve"], config, time.perf_counter() - tic, {"base_model": str(base_path)})
