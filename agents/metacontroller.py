@@ -96,6 +96,11 @@ class MetacontrollerConfig:
     (INFERRED)."""
     encoder_log_var_init: float = 0.0
     """Initial bias of the encoder's log-variance output (0 → σ = 1, the prior; INFERRED)."""
+    switch_gumbel_temperature: float = 0.0
+    """> 0: during training with sampled codes, β_t is a Gumbel-Sigmoid (binary-concrete) sample
+    ``σ((logit_t + L_t) / τ)``, ``L_t ~ Logistic(0, 1)``, as the paper does for its gridworld
+    rate–distortion runs (SPEC A§5.2, A§5.4). 0 (default): deterministic β = σ(logit), the main
+    text's choice. Analysis (``sample=False``) and internal RL always use the deterministic β."""
     switch_bias_init: float = 0.0
     """Initial bias of the switching unit's output logit (0 → β ≈ 0.5; INFERRED, the paper is
     silent on the switching unit's initialisation)."""
@@ -110,6 +115,10 @@ class MetacontrollerConfig:
             raise ValueError(f"MetacontrollerConfig.embedding must be 'sequence' or 'per_step', got {self.embedding!r}")
         if self.controller not in ("low_rank", "linear"):
             raise ValueError(f"MetacontrollerConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
+        if not self.switch_gumbel_temperature >= 0:
+            raise ValueError(
+                f"MetacontrollerConfig.switch_gumbel_temperature must be >= 0, got {self.switch_gumbel_temperature!r}"
+            )
         if not self.kl_weight >= 0:
             raise ValueError(f"MetacontrollerConfig.kl_weight must be >= 0, got {self.kl_weight!r}")
 
@@ -198,12 +207,21 @@ class Metacontroller(nn.Module):
         mean, log_var = self.encoder(torch.cat([self.input_norm(residual), history_prev, embedding], -1)).chunk(2, -1)
         return mean, log_var
 
-    def switch_probability(self, residual_t: Tensor, history_prev: Tensor, z_prev: Tensor) -> Tensor:
-        """β_t = f_switch(e_t, h_{t-1}, z_{t-1}) ∈ [0, 1], ``(B,)`` (Eq. 16)."""
+    def switch_probability(
+        self, residual_t: Tensor, history_prev: Tensor, z_prev: Tensor, noise: Tensor | None = None
+    ) -> Tensor:
+        """β_t = f_switch(e_t, h_{t-1}, z_{t-1}) ∈ [0, 1], ``(B,)`` (Eq. 16).
+
+        ``noise`` (``(B,)`` logistic samples) turns it into a Gumbel-Sigmoid sample at the
+        configured temperature (training only, see ``switch_gumbel_temperature``).
+        """
         if self.config.force_switch:
             return torch.ones(residual_t.shape[0], dtype=residual_t.dtype, device=residual_t.device)
         features = torch.cat([self.input_norm(residual_t), history_prev, z_prev], -1)
-        return torch.sigmoid(self.switch(features)).squeeze(-1)
+        logit = self.switch(features).squeeze(-1)  # (B,)
+        if noise is not None:
+            return torch.sigmoid((logit + noise) / self.config.switch_gumbel_temperature)
+        return torch.sigmoid(logit)
 
     def decode(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """Controller parameters for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)``, or ``U (..., W, W)``."""
@@ -242,12 +260,17 @@ class Metacontroller(nn.Module):
         else:
             z_tilde = mean
         z_prev = torch.zeros(batch, self.config.latent_dim, dtype=residual.dtype)
+        switch_noise = None
+        if sample and self.config.switch_gumbel_temperature > 0:
+            uniform = torch.rand(batch, steps, generator=generator, dtype=residual.dtype).clamp(1e-6, 1 - 1e-6)
+            switch_noise = torch.log(uniform) - torch.log1p(-uniform)  # (B, T) Logistic(0, 1)
         betas, codes = [], []
         for t in range(steps):
             if t == 0:
                 beta = torch.ones(batch, dtype=residual.dtype)  # β_1 = 1
             else:
-                beta = self.switch_probability(residual[:, t], history_prev[:, t], z_prev)
+                noise_t = None if switch_noise is None else switch_noise[:, t]
+                beta = self.switch_probability(residual[:, t], history_prev[:, t], z_prev, noise_t)
             z_prev = beta[:, None] * z_tilde[:, t] + (1.0 - beta[:, None]) * z_prev  # hold path not detached
             betas.append(beta)
             codes.append(z_prev)

@@ -39,7 +39,7 @@ def test_temporal_integration_limits(beta_value, monkeypatch):
     metacontroller = make()
     residual, mask = sequences()
     monkeypatch.setattr(
-        metacontroller, "switch_probability", lambda e, h, z: torch.full((e.shape[0],), beta_value)
+        metacontroller, "switch_probability", lambda e, h, z, noise=None: torch.full((e.shape[0],), beta_value)
     )
     out = metacontroller(residual, mask, generator=torch.Generator().manual_seed(2))
     assert torch.all(out.beta[:, 0] == 1.0)  # forced first switch
@@ -177,3 +177,24 @@ def test_initialisation_options():
     out = metacontroller(residual, mask, sample=False)
     assert out.beta[:, 1:].mean() > 0.85  # β starts near sigmoid(3)
     torch.testing.assert_close(out.log_var.mean(), torch.tensor(-2.0), atol=0.3, rtol=0)
+
+
+def test_gumbel_sigmoid_switching_only_when_sampling():
+    """SPEC A§5.2: Gumbel-Sigmoid β in training runs; analysis and RL use the deterministic β."""
+    residual, mask = sequences(batch=64, steps=12)
+    plain = make()
+    noisy = make(switch_gumbel_temperature=0.5)
+    noisy.load_state_dict(plain.state_dict())
+    deterministic = plain(residual, mask, sample=False).beta
+    assert torch.equal(noisy(residual, mask, sample=False).beta, deterministic)
+    sampled = noisy(residual, mask, generator=torch.Generator().manual_seed(3)).beta[:, 1:]
+    assert torch.all((sampled >= 0) & (sampled <= 1))
+    assert not torch.allclose(sampled, deterministic[:, 1:])
+    # a low temperature pushes the samples to the ends of [0, 1]
+    colder = make(switch_gumbel_temperature=0.05)
+    colder.load_state_dict(plain.state_dict())
+    cold = colder(residual, mask, generator=torch.Generator().manual_seed(3)).beta[:, 1:]
+    extreme = lambda b: float(((b < 0.05) | (b > 0.95)).float().mean())  # noqa: E731
+    assert extreme(cold) > 0.8 > extreme(deterministic[:, 1:])
+    with pytest.raises(ValueError, match="switch_gumbel_temperature"):
+        MetacontrollerConfig(switch_gumbel_temperature=-1.0)
