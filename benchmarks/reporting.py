@@ -289,11 +289,16 @@ def _caveats(
 ) -> list[str]:
     eval_sizes = sorted({str(r["config"].get("eval_episodes")) for r in runs if "eval_episodes" in r["config"]})
     seeds = sorted({row["n_seeds"] for row in rows})
+    batch_methods = sorted({r["method"] for r in runs if "batch_episodes" in r["config"]})
+    batch_sizes = sorted({str(r["config"]["batch_episodes"]) for r in runs if "batch_episodes" in r["config"]})
     caveats = [
         "Generated from `runs/*.json` by `benchmarks/reporting.py`; do not edit by hand.",
         "Success rates are estimated from a finite number of evaluation episodes per point"
         + (f" ({', '.join(eval_sizes)} here)" if eval_sizes else "")
         + ", so each carries binomial noise; final success is the last evaluation of each run.",
+        *(["Methods trained with the critic-free RL of SPEC A§6 (" + ", ".join(batch_methods) + ") report the success "
+           "of each training batch of their stochastic policy (batch sizes " + ", ".join(batch_sizes) + "), as the "
+           "paper's curves do; they have no separate evaluation episodes."] if batch_methods else []),
         f"Seeds per method: {', '.join(map(str, seeds))}. IQM and its 95% stratified-bootstrap interval are over "
         "seeds (one task per env); with fewer than about 5 seeds the intervals are not trustworthy.",
         "\"Episodes to reach\" is the first evaluation at or above the threshold (resolution = the evaluation "

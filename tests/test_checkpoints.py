@@ -146,15 +146,25 @@ def test_model_state_mismatch_names_file_and_parameter(tmp_path):
     save_checkpoint(path, payload(model, optimizer))
     state = load_checkpoint(path)["model"]
 
-    wider = CausalTransformer(TransformerConfig(width=64, n_layers=2, n_heads=2, mlp_hidden=64))
-    with pytest.raises(CheckpointError, match=r"smoke\.pt.*'embed\.weight'.*\(32, 637\).*\(64, 637\)"):
+    wider = CausalTransformer(
+        TransformerConfig(width=64, n_layers=2, n_heads=2, mlp_hidden=64, input_encoding="egocentric")
+    )
+    with pytest.raises(CheckpointError, match=r"smoke\.pt.*'embed\.linear\.weight'.*\(32, 2246\).*\(64, 2246\)"):
         load_model_state(wider, state, path)
 
-    deeper = CausalTransformer(TransformerConfig(width=32, n_layers=3, n_heads=2, mlp_hidden=64))
+    flat = CausalTransformer(TransformerConfig(width=32, n_layers=2, n_heads=2, mlp_hidden=64, input_encoding="flat"))
+    with pytest.raises(CheckpointError, match=r"smoke\.pt"):
+        load_model_state(flat, state, path)
+
+    deeper = CausalTransformer(
+        TransformerConfig(width=32, n_layers=3, n_heads=2, mlp_hidden=64, input_encoding="egocentric")
+    )
     with pytest.raises(CheckpointError, match=r"smoke\.pt.*lacks.*'blocks\.2\."):
         load_model_state(deeper, state, path)
 
-    shallower = CausalTransformer(TransformerConfig(width=32, n_layers=1, n_heads=2, mlp_hidden=64))
+    shallower = CausalTransformer(
+        TransformerConfig(width=32, n_layers=1, n_heads=2, mlp_hidden=64, input_encoding="egocentric")
+    )
     with pytest.raises(CheckpointError, match=r"smoke\.pt.*model lacks.*'blocks\.1\."):
         load_model_state(shallower, state, path)
 

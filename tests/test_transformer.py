@@ -72,7 +72,9 @@ def test_variance_scaling_initialiser():
     model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
     assert abs(model.next_obs_head.weight.std().item() / math.sqrt(0.1 / 32) - 1) < 0.05
     assert torch.count_nonzero(model.blocks[0].attn.qkv.bias) == 0
-    assert torch.count_nonzero(model.embed.bias) == 0
+    assert torch.count_nonzero(model.embed.linear.bias) == 0  # the smoke preset embeds egocentrically
+    n_features = model.embed.linear.in_features
+    assert abs(model.embed.linear.weight.std().item() / math.sqrt(0.1 / n_features) - 1) < 0.05
 
 
 def test_relative_position_buckets_t5_causal():
