@@ -122,7 +122,9 @@ PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
         checkpoint_every=2000, snapshot_steps=(16_000, 32_000, 64_000, 128_000, 256_000),
     ),
 }
-"""Named pretraining configurations (SPEC B5): ``paper`` is Table A4."""
+"""Named pretraining configurations (SPEC B5): ``paper`` is Table A4. ``default`` uses lr 1e-3
+rather than the paper's 3e-4 (with 1/300 of the paper's samples, 3e-4 was still far from
+converged: validation NLL 1.06 at 2,000 steps against 1.00 at 1e-3, flat embedding, same data)."""
 
 
 class LengthBucketSampler:
