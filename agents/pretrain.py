@@ -124,7 +124,8 @@ PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
 }
 """Named pretraining configurations (SPEC B5): ``paper`` is Table A4. ``default`` uses lr 1e-3
 rather than the paper's 3e-4 (with 1/300 of the paper's samples, 3e-4 was still far from
-converged: validation NLL 1.06 at 2,000 steps against 1.00 at 1e-3, flat embedding, same data)."""
+converged: with the flat embedding, validation NLL 1.057 at 2,000 steps on 50k episodes, against
+1.002 at lr 1e-3 on 300k episodes, where no train/validation gap appeared)."""
 
 
 class LengthBucketSampler:
