@@ -55,8 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from agents.models.controller import full_linear_control, low_rank_control
-from agents.models.transformer import variance_scaling_
+from agents.models.controller import ControllerHypernetwork, variance_scaled_mlp
 
 SWITCH_THRESHOLD = 0.5
 """β at or above this counts as a switch: in the analysis and in internal RL (SPEC A§6, C.6)."""
@@ -126,15 +125,6 @@ class MetacontrollerConfig:
         return dataclasses.asdict(self)
 
 
-def _mlp(n_in: int, n_hidden: int, n_out: int, init_scale: float) -> nn.Sequential:
-    layers = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
-    for layer in layers:
-        if isinstance(layer, nn.Linear):
-            variance_scaling_(layer.weight, init_scale)
-            nn.init.zeros_(layer.bias)
-    return layers
-
-
 @dataclass
 class MetacontrollerOutput:
     """Per-timestep quantities of a training-time pass."""
@@ -172,14 +162,16 @@ class Metacontroller(nn.Module):
         # 2. history GRU
         self.history = nn.GRU(width, c.history_size, batch_first=True)
         # 3. controller encoder
-        self.encoder = _mlp(width + c.history_size + c.embedding_size, c.encoder_hidden, 2 * c.latent_dim, c.init_scale)
+        self.encoder = variance_scaled_mlp(
+            width + c.history_size + c.embedding_size, c.encoder_hidden, 2 * c.latent_dim, c.init_scale
+        )
         # 4. switching unit
-        self.switch = _mlp(width + c.history_size + c.latent_dim, c.switch_hidden, 1, c.init_scale)
+        self.switch = variance_scaled_mlp(width + c.history_size + c.latent_dim, c.switch_hidden, 1, c.init_scale)
         nn.init.constant_(self.switch[-1].bias, c.switch_bias_init)
         nn.init.constant_(self.encoder[-1].bias[c.latent_dim :], c.encoder_log_var_init)
         # 6. hypernetwork decoder
-        n_out = 2 * width * c.controller_rank if c.controller == "low_rank" else width * width
-        self.decoder = _mlp(c.latent_dim, c.decoder_hidden, n_out, c.init_scale)
+        self.decoder = ControllerHypernetwork(c.latent_dim, c.decoder_hidden, width, c.controller, c.controller_rank,
+                                              c.init_scale)
 
     # ---------------------------------------------------------------- pieces
     def embed_sequence(self, residual: Tensor, lengths: Tensor) -> Tensor:
@@ -225,19 +217,11 @@ class Metacontroller(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """Controller parameters for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)``, or ``U (..., W, W)``."""
-        out = self.decoder(z)
-        if self.config.controller == "low_rank":
-            a, b = out.chunk(2, -1)
-            shape = (*z.shape[:-1], self.width, self.config.controller_rank)
-            return a.reshape(shape), b.reshape(shape)
-        return out.reshape(*z.shape[:-1], self.width, self.width)
+        return self.decoder.decode(z)
 
     def apply_controller(self, residual: Tensor, z: Tensor) -> Tensor:
         """``ê = e + U(z) e`` (Eq. 11) for matching leading dims."""
-        params = self.decode(z)
-        if self.config.controller == "low_rank":
-            return low_rank_control(residual, *params)
-        return full_linear_control(residual, params)
+        return self.decoder.control(residual, z)
 
     # -------------------------------------------------------------- training
     def forward(

@@ -91,8 +91,8 @@ from agents.checkpoints import (
     save_checkpoint,
     set_generator_state,
 )
-from agents.models.controller import freeze, full_linear_control, low_rank_control
-from agents.models.transformer import CausalTransformer, TransformerConfig, variance_scaling_
+from agents.models.controller import ControllerHypernetwork, freeze, variance_scaled_mlp
+from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
 from agents.training_utils import CsvLog, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
@@ -183,15 +183,6 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _mlp(n_in: int, n_hidden: int, n_out: int, init_scale: float) -> nn.Sequential:
-    layers = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
-    for layer in layers:
-        if isinstance(layer, nn.Linear):
-            variance_scaling_(layer.weight, init_scale)
-            nn.init.zeros_(layer.bias)
-    return layers
-
-
 def truncated_poisson_log_prior(lengths: Tensor, n_positions: int, rate: float) -> Tensor:
     """Log prior of the first boundary position, ``(B, P)``: Poisson(``rate``) over segment
     lengths ``1..n`` normalised per episode of ``n = lengths[b]`` steps (SPEC §9.2 item 16);
@@ -252,11 +243,11 @@ class CompileLatent(nn.Module):
         # 2. segment-wise recurrent encoder (its cell's weights, stepped by masked_encode)
         self.encoder = nn.GRUCell(self.width + self.n_actions + 1, encoder_size)
         # 3./4. boundary logits and code parameters
-        self.boundary_head = _mlp(encoder_size, c.latent_hidden, 1, c.init_scale)
-        self.latent_head = _mlp(encoder_size, c.latent_hidden, 2 * c.latent_dim, c.init_scale)
+        self.boundary_head = variance_scaled_mlp(encoder_size, c.latent_hidden, 1, c.init_scale)
+        self.latent_head = variance_scaled_mlp(encoder_size, c.latent_hidden, 2 * c.latent_dim, c.init_scale)
         # decoder (hypernetwork), as SPEC A§5.1 item 6
-        n_out = 2 * self.width * c.controller_rank if c.controller == "low_rank" else self.width * self.width
-        self.decoder = _mlp(c.latent_dim, c.decoder_hidden, n_out, c.init_scale)
+        self.decoder = ControllerHypernetwork(c.latent_dim, c.decoder_hidden, self.width, c.controller,
+                                              c.controller_rank, c.init_scale)
         # mean segment length on D* (hard boundaries), set at the end of training; RL rule
         self.register_buffer("inferred_segment_length", torch.tensor(float(c.prior_rate)))
 
@@ -362,20 +353,12 @@ class CompileLatent(nn.Module):
 
     # ------------------------------------------------------------------ decoder and controller
     def decode(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        """Controller for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)`` or ``U (..., W, W)`` (SPEC A§5.1)."""
-        out = self.decoder(z)
-        if self.config.controller == "low_rank":
-            a, b = out.chunk(2, -1)
-            shape = (*z.shape[:-1], self.width, self.config.controller_rank)
-            return a.reshape(shape), b.reshape(shape)
-        return out.reshape(*z.shape[:-1], self.width, self.width)
+        """Controller parameters for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)``, or ``U (..., W, W)``."""
+        return self.decoder.decode(z)
 
     def apply_controller(self, residual: Tensor, z: Tensor) -> Tensor:
         """``ê = e + U(z) e`` (Eq. 11) for matching leading dims; same signature as the metacontroller's."""
-        params = self.decode(z)
-        if self.config.controller == "low_rank":
-            return low_rank_control(residual, *params)
-        return full_linear_control(residual, params)
+        return self.decoder.control(residual, z)
 
     def controlled_residual(self, residual: Tensor, output: CompileOutput) -> Tensor:
         """``ê_t = Σ_k s_k(t) (e_t + U(z_k) e_t)`` for ``e (B, T, W)``: ``(B, T, W)``."""

@@ -17,10 +17,14 @@ Shape key:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["freeze", "full_linear_control", "low_rank_control"]
+from agents.models.transformer import variance_scaling_
+
+__all__ = ["ControllerHypernetwork", "freeze", "full_linear_control", "low_rank_control", "variance_scaled_mlp"]
 
 
 def _check_width(name: str, matrix: Tensor, residual: Tensor) -> None:
@@ -68,6 +72,49 @@ def full_linear_control(residual: Tensor, u: Tensor) -> Tensor:
     if u.shape[-1] != residual.shape[-1]:
         raise ValueError(f"u must be square (..., W, W) with W={residual.shape[-1]}, got {tuple(u.shape)}")
     return residual + torch.matmul(u, residual.unsqueeze(-1)).squeeze(-1)  # (..., W)
+
+
+def variance_scaled_mlp(n_in: int, n_hidden: int, n_out: int, init_scale: float) -> nn.Sequential:
+    """``Linear -> ReLU -> Linear`` with variance-scaled weights and zero biases (the one-hidden-
+    layer MLPs of the metacontroller and of CompILE, SPEC A§5.1, A§7.1 item 2)."""
+    layers = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            variance_scaling_(layer.weight, init_scale)
+            nn.init.zeros_(layer.bias)
+    return layers
+
+
+class ControllerHypernetwork(nn.Sequential):
+    """Hypernetwork decoder ``f_hyp``: code ``z`` -> controller ``U(z)`` (SPEC A§5.1 items 6-7, Eq. 18).
+
+    One hidden layer; it emits ``(A, B)`` of a low-rank ``U = A Bᵀ`` (grid) or a full ``U``
+    (ant). Shared by the metacontroller and the CompILE baseline, so that both steer the base
+    model through the same controller family. A ``Sequential`` so that parameter names
+    (``0.weight``, ``2.weight``) are those of a plain MLP.
+    """
+
+    def __init__(self, latent_dim: int, hidden: int, width: int, controller: Literal["low_rank", "linear"],
+                 rank: int, init_scale: float) -> None:
+        n_out = 2 * width * rank if controller == "low_rank" else width * width
+        super().__init__(*variance_scaled_mlp(latent_dim, hidden, n_out, init_scale))
+        self.width, self.controller, self.rank = width, controller, rank
+
+    def decode(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """Controller parameters for codes ``(..., Z)``: ``(A, B)`` of ``(..., W, r)``, or ``U (..., W, W)``."""
+        out = self(z)
+        if self.controller == "low_rank":
+            a, b = out.chunk(2, -1)
+            shape = (*z.shape[:-1], self.width, self.rank)
+            return a.reshape(shape), b.reshape(shape)
+        return out.reshape(*z.shape[:-1], self.width, self.width)
+
+    def control(self, residual: Tensor, z: Tensor) -> Tensor:
+        """``ê = e + U(z) e`` (Eq. 11) for matching leading dims."""
+        params = self.decode(z)
+        if self.controller == "low_rank":
+            return low_rank_control(residual, *params)
+        return full_linear_control(residual, params)
 
 
 def freeze(model: nn.Module) -> nn.Module:
