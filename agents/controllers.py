@@ -29,6 +29,7 @@ from agents.models.controller import freeze, low_rank_control
 from agents.models.transformer import CausalTransformer, sequence_loss, variance_scaling_
 from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy
+from agents.training_utils import check_positive_ints
 from hier_envs.datasets import EpisodeDataset
 
 
@@ -52,10 +53,7 @@ class ControllerConfig:
     """Seeds initialisation and batch sampling."""
 
     def __post_init__(self) -> None:
-        for name in ("rank", "n_subgoals", "train_steps", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"ControllerConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("rank", "n_subgoals", "train_steps", "batch_size"))
 
 
 CONTROLLER_PRESETS: dict[str, ControllerConfig] = {

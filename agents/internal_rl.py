@@ -53,7 +53,7 @@ from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.controller import freeze
 from agents.models.transformer import CausalTransformer
 from agents.rollouts import make_grid_vector_env
-from agents.training_utils import CsvLog, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 
 INTERNAL_RL_KIND = "internal_rl"
 CURVE_FIELDS = (
@@ -98,11 +98,8 @@ class InternalRLConfig:
     num_threads: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("policy_hidden", "total_episodes", "batch_episodes", "rollout_envs", "epochs", "minibatches",
-                     "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"InternalRLConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("policy_hidden", "total_episodes", "batch_episodes", "rollout_envs", "epochs",
+                                   "minibatches", "checkpoint_every"))
         if self.batch_episodes % self.rollout_envs != 0:
             raise ValueError(
                 f"batch_episodes ({self.batch_episodes}) must be a multiple of rollout_envs ({self.rollout_envs})"

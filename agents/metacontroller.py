@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from agents.models.controller import ControllerHypernetwork, variance_scaled_mlp
+from agents.training_utils import check_positive_ints
 
 SWITCH_THRESHOLD = 0.5
 """β at or above this counts as a switch: in the analysis and in internal RL (SPEC A§6, C.6)."""
@@ -105,11 +106,8 @@ class MetacontrollerConfig:
     silent on the switching unit's initialisation)."""
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "history_size", "embedding_size", "encoder_hidden", "decoder_hidden",
-                     "switch_hidden", "controller_rank"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"MetacontrollerConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("latent_dim", "history_size", "embedding_size", "encoder_hidden", "decoder_hidden",
+                                   "switch_hidden", "controller_rank"))
         if self.embedding not in ("sequence", "per_step"):
             raise ValueError(f"MetacontrollerConfig.embedding must be 'sequence' or 'per_step', got {self.embedding!r}")
         if self.controller not in ("low_rank", "linear"):

@@ -38,7 +38,7 @@ from agents.checkpoints import (
     set_generator_state,
 )
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer, TransformerConfig, sequence_loss
-from agents.training_utils import CsvLog, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 BASE_MODEL_KIND = "base_model"
@@ -92,10 +92,8 @@ class PretrainConfig:
     """torch intra-op threads (2 for sequence models on the 2-core machine)."""
 
     def __post_init__(self) -> None:
-        for name in ("train_steps", "batch_size", "eval_every", "checkpoint_every", "length_buckets", "val_max_episodes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"PretrainConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("train_steps", "batch_size", "eval_every", "checkpoint_every", "length_buckets",
+                                   "val_max_episodes"))
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"PretrainConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.obs_loss_weight < 0:

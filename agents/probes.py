@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from agents.models.transformer import CausalTransformer
 from agents.pretrain import batch_tensors
+from agents.training_utils import check_positive_ints
 from hier_envs.datasets import EpisodeDataset
 
 
@@ -45,10 +46,7 @@ class ProbeConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"ProbeConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        for name in ("n_episodes", "train_steps", "batch_size", "n_subgoals"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"ProbeConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("n_episodes", "train_steps", "batch_size", "n_subgoals"))
 
 
 PROBE_PRESETS: dict[str, ProbeConfig] = {

@@ -33,7 +33,7 @@ from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacont
 from agents.models.controller import freeze
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors
-from agents.training_utils import CsvLog, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 METACONTROLLER_KIND = "metacontroller"
@@ -72,10 +72,7 @@ class MetacontrollerTrainConfig:
     num_threads: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"MetacontrollerTrainConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets"))
         if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
             raise ValueError(f"MetacontrollerTrainConfig.kl_warmup_steps must be an int >= 0, got {self.kl_warmup_steps!r}")
 

@@ -18,7 +18,21 @@ import torch
 from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
-__all__ = ["CsvLog", "seed_everything", "set_threads", "write_text_atomic"]
+__all__ = ["CsvLog", "check_positive_ints", "seed_everything", "set_threads", "write_text_atomic"]
+
+
+def check_positive_ints(config: object, names: Sequence[str], *, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` in ``names`` that is not an int >= 1.
+
+    The message reads ``"<ConfigClass>.<field> must be a positive int, got <value>"``; with
+    ``allow_none`` a field may also be ``None`` (meaning "derive it").
+    """
+    for name in names:
+        value = getattr(config, name)
+        if allow_none and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{type(config).__name__}.{name} must be a positive int, got {value!r}")
 
 
 def seed_everything(seed: int) -> None:

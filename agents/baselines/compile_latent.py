@@ -94,7 +94,7 @@ from agents.checkpoints import (
 from agents.models.controller import ControllerHypernetwork, freeze, variance_scaled_mlp
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
-from agents.training_utils import CsvLog, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 __all__ = [
@@ -152,11 +152,8 @@ class CompileConfig:
     at the end of training (INFERRED rule, module docstring); 1 acts at every step."""
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "max_segments", "latent_hidden", "decoder_hidden", "controller_rank"):
-            _check_positive_int(f"CompileConfig.{name}", getattr(self, name))
-        for name in ("encoder_size", "rl_steps_per_code"):
-            if getattr(self, name) is not None:
-                _check_positive_int(f"CompileConfig.{name}", getattr(self, name))
+        check_positive_ints(self, ("latent_dim", "max_segments", "latent_hidden", "decoder_hidden", "controller_rank"))
+        check_positive_ints(self, ("encoder_size", "rl_steps_per_code"), allow_none=True)
         if self.controller not in ("low_rank", "linear"):
             raise ValueError(f"CompileConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
         for name in ("kl_weight_z", "kl_weight_b"):
@@ -176,11 +173,6 @@ class CompileConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def truncated_poisson_log_prior(lengths: Tensor, n_positions: int, rate: float) -> Tensor:
@@ -459,9 +451,8 @@ class CompileTrainConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, CompileConfig):
             raise TypeError(f"CompileTrainConfig.model must be a CompileConfig, got {type(self.model).__name__}")
-        for name in ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets",
-                     "segment_length_episodes", "num_threads"):
-            _check_positive_int(f"CompileTrainConfig.{name}", getattr(self, name))
+        check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets",
+                                   "segment_length_episodes", "num_threads"))
         if not (self.learning_rate > 0 and self.weight_decay >= 0):
             raise ValueError(
                 f"CompileTrainConfig needs learning_rate > 0 and weight_decay >= 0, got "

@@ -79,7 +79,7 @@ from agents.internal_rl import INTERNAL_RL_PRESETS, batch_normalised_advantage, 
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import load_base_model
 from agents.rollouts import make_grid_vector_env
-from agents.training_utils import CsvLog, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 
 __all__ = [
     "CURVE_FIELDS",
@@ -148,11 +148,8 @@ class RawActionRLConfig:
     """torch intra-op threads (2 on the 2-core machine)."""
 
     def __post_init__(self) -> None:
-        for name in ("total_episodes", "batch_episodes", "rollout_envs", "epochs", "minibatches", "checkpoint_every",
-                     "num_threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"RawActionRLConfig.{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, ("total_episodes", "batch_episodes", "rollout_envs", "epochs", "minibatches",
+                                   "checkpoint_every", "num_threads"))
         for name in ("seed", "train_from_layer"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

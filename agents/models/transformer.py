@@ -109,7 +109,7 @@ class TransformerConfig:
     """Side G of the grid whose one-hot planes make up the observation (egocentric encoding only)."""
 
     def __post_init__(self) -> None:
-        for name in ("obs_dim", "n_actions", "width", "n_layers", "n_heads", "mlp_hidden", "max_distance"):
+        for name in ("obs_dim", "n_actions", "width", "n_layers", "n_heads", "mlp_hidden", "max_distance", "grid_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TransformerConfig.{name} must be a positive int, got {value!r}")
@@ -130,8 +130,6 @@ class TransformerConfig:
             raise ValueError(
                 f"TransformerConfig.input_encoding must be one of {INPUT_ENCODINGS}, got {self.input_encoding!r}"
             )
-        if not isinstance(self.grid_size, int) or isinstance(self.grid_size, bool) or self.grid_size < 1:
-            raise ValueError(f"TransformerConfig.grid_size must be a positive int, got {self.grid_size!r}")
 
     @property
     def controlled_layer(self) -> int:
