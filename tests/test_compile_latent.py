@@ -19,9 +19,9 @@ from agents.baselines.compile_latent import (
     train_compile,
     truncated_poisson_log_prior,
 )
-from agents.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from agents.checkpoints import CheckpointError, load_checkpoint
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
-from agents.pretrain import BASE_MODEL_KIND, batch_tensors, load_base_model
+from agents.pretrain import batch_tensors, load_base_model
 from hier_envs.datasets import generate_grid_dataset
 
 torch.set_num_threads(1)
@@ -30,17 +30,6 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def dataset():
     return generate_grid_dataset(40, 0.0, seed=0, progress=False)
-
-
-@pytest.fixture(scope="module")
-def base_path(tmp_path_factory):
-    """A tiny base-model checkpoint in the format :func:`agents.pretrain.pretrain` writes."""
-    torch.manual_seed(0)
-    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
-    path = tmp_path_factory.mktemp("base") / "model.pt"
-    save_checkpoint(path, {"kind": BASE_MODEL_KIND, "model": base.state_dict(), "optimizer": None, "step": 0,
-                           "config": {"model": base.config.to_dict()}})
-    return path
 
 
 def make(**overrides):
@@ -246,29 +235,31 @@ def states_equal(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
 
 
-def test_training_resumes_exactly_and_is_deterministic(tmp_path, dataset, base_path):
+def test_training_resumes_exactly_and_is_deterministic(tmp_path, dataset, smoke_base_model_path):
     config = dataclasses.replace(COMPILE_PRESETS["smoke"], train_steps=8, log_every=4, checkpoint_every=4)
-    straight = train_compile(base_path, dataset, config, tmp_path / "a", progress=False)
-    again = train_compile(base_path, dataset, config, tmp_path / "c", progress=False)
-    partial = train_compile(base_path, dataset, config, tmp_path / "b", stop_after=4, progress=False)
+    straight = train_compile(smoke_base_model_path, dataset, config, tmp_path / "a", progress=False)
+    again = train_compile(smoke_base_model_path, dataset, config, tmp_path / "c", progress=False)
+    partial = train_compile(smoke_base_model_path, dataset, config, tmp_path / "b", stop_after=4, progress=False)
     assert partial.name == "latest.pt" and load_checkpoint(partial)["step"] == 4
-    resumed = train_compile(base_path, dataset, config, tmp_path / "b", progress=False)
+    resumed = train_compile(smoke_base_model_path, dataset, config, tmp_path / "b", progress=False)
     (model_a, base_a), (model_b, base_b), (model_c, base_c) = map(load_compile, (straight, resumed, again))
     for model, base in ((model_b, base_b), (model_c, base_c)):  # resumed == uninterrupted == rerun
         assert states_equal(model_a.state_dict(), model.state_dict())
         assert states_equal(base_a.state_dict(), base.state_dict())
     # θ was trained jointly from the pretrained weights; the RL hold length was set from D*
-    pretrained = load_base_model(base_path)
+    pretrained = load_base_model(smoke_base_model_path)
     assert not states_equal(pretrained.state_dict(), base_a.state_dict())
     assert 1.0 <= float(model_a.inferred_segment_length) <= dataset.episode_lengths.max()
     rows = (tmp_path / "b" / "metrics.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == ["4", "8"]
-    assert train_compile(base_path, dataset, config, tmp_path / "a", progress=False) == straight  # finished: no-op
+    finished = train_compile(smoke_base_model_path, dataset, config, tmp_path / "a", progress=False)
+    assert finished == straight  # finished: no-op
     with pytest.raises(CheckpointError, match="different CompileTrainConfig"):
-        train_compile(base_path, dataset, dataclasses.replace(config, seed=1), tmp_path / "a", progress=False)
+        train_compile(smoke_base_model_path, dataset, dataclasses.replace(config, seed=1), tmp_path / "a",
+                      progress=False)
 
 
-def test_frozen_base_model_option_leaves_theta_bit_identical(tmp_path, dataset, base_path):
+def test_frozen_base_model_option_leaves_theta_bit_identical(tmp_path, dataset, smoke_base_model_path):
     config = dataclasses.replace(COMPILE_PRESETS["smoke"], train_steps=2, cotrain_base_model=False)
-    _, base = load_compile(train_compile(base_path, dataset, config, tmp_path / "frozen", progress=False))
-    assert states_equal(load_base_model(base_path).state_dict(), base.state_dict())
+    _, base = load_compile(train_compile(smoke_base_model_path, dataset, config, tmp_path / "frozen", progress=False))
+    assert states_equal(load_base_model(smoke_base_model_path).state_dict(), base.state_dict())

@@ -18,10 +18,9 @@ from agents.baselines.raw_action_rl import (
     raw_action_ppo_update,
     train_raw_action_rl,
 )
-from agents.checkpoints import CheckpointError, save_checkpoint
+from agents.checkpoints import CheckpointError
 from agents.internal_rl import INTERNAL_RL_PRESETS
-from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
-from agents.pretrain import BASE_MODEL_KIND, load_base_model
+from agents.pretrain import load_base_model
 
 torch.set_num_threads(1)
 
@@ -31,17 +30,6 @@ TINY = dataclasses.replace(
     RAW_ACTION_RL_PRESETS["smoke"], task=(0,), total_episodes=48, batch_episodes=16, rollout_envs=8, epochs=2,
     minibatches=2, num_threads=1,
 )
-
-
-@pytest.fixture(scope="module")
-def base_model_path(tmp_path_factory):
-    """A random smoke-size base model in the checkpoint format of :func:`agents.pretrain.pretrain`."""
-    torch.manual_seed(0)
-    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
-    path = tmp_path_factory.mktemp("base") / "model.pt"
-    save_checkpoint(path, {"kind": BASE_MODEL_KIND, "model": model.state_dict(), "optimizer": None, "step": 0,
-                           "config": {"model": model.config.to_dict()}})
-    return path
 
 
 def make_envs(num_envs):
@@ -96,18 +84,18 @@ def test_task_is_normalised_to_a_tuple():
     assert RawActionRLConfig(task=[0, np.int64(3)]).task == (0, 3)
 
 
-def test_train_from_layer_beyond_the_model_raises(base_model_path, tmp_path):
+def test_train_from_layer_beyond_the_model_raises(smoke_base_model_path, tmp_path):
     config = dataclasses.replace(TINY, train_from_layer=3)  # smoke model has 2 layers
     with pytest.raises(ValueError, match="train_from_layer=3"):
-        train_raw_action_rl(base_model_path, config, tmp_path, progress=False)
+        train_raw_action_rl(smoke_base_model_path, config, tmp_path, progress=False)
 
 
 # -- rollouts and update -------------------------------------------------------------------
 
 
-def test_cached_rollout_log_probs_equal_full_forward(base_model_path):
+def test_cached_rollout_log_probs_equal_full_forward(smoke_base_model_path):
     """The stored behaviour log-probs (KV-cache steps) equal the update's full forward pass (SPEC B4)."""
-    model = load_base_model(base_model_path).eval()
+    model = load_base_model(smoke_base_model_path).eval()
     envs = make_envs(6)
     batch = collect_raw_action_batch(model, envs, seed=3, generator=torch.Generator().manual_seed(0))
     n, length = batch.actions.shape
@@ -123,8 +111,8 @@ def test_cached_rollout_log_probs_equal_full_forward(base_model_path):
     torch.testing.assert_close(recomputed[batch.step_mask], batch.log_probs[batch.step_mask], atol=1e-5, rtol=1e-5)
 
 
-def test_same_generator_same_rollout(base_model_path):
-    model = load_base_model(base_model_path).eval()
+def test_same_generator_same_rollout(smoke_base_model_path):
+    model = load_base_model(smoke_base_model_path).eval()
     envs = make_envs(4)
     first = collect_raw_action_batch(model, envs, seed=5, generator=torch.Generator().manual_seed(1))
     second = collect_raw_action_batch(model, envs, seed=5, generator=torch.Generator().manual_seed(1))
@@ -156,8 +144,8 @@ def action_probabilities(model, observations):
 
 
 @pytest.mark.parametrize("returns, rewarded, punished", [([1.0, 1.0, 0.0, 0.0], 0, 1), ([0.0, 0.0, 1.0, 1.0], 1, 0)])
-def test_clipped_update_moves_policy_toward_positive_advantage(base_model_path, returns, rewarded, punished):
-    model = load_base_model(base_model_path).eval()
+def test_clipped_update_moves_policy_toward_positive_advantage(smoke_base_model_path, returns, rewarded, punished):
+    model = load_base_model(smoke_base_model_path).eval()
     batch = hand_made_batch(model, returns)
     before = action_probabilities(model, batch.observations)
     config = dataclasses.replace(TINY, epochs=3, minibatches=2, learning_rate=1e-3)
@@ -169,8 +157,8 @@ def test_clipped_update_moves_policy_toward_positive_advantage(base_model_path, 
     assert torch.all(after[:, punished] < before[:, punished])
 
 
-def test_zero_variance_batch_leaves_the_model_untouched(base_model_path):
-    model = load_base_model(base_model_path).eval()
+def test_zero_variance_batch_leaves_the_model_untouched(smoke_base_model_path):
+    model = load_base_model(smoke_base_model_path).eval()
     batch = hand_made_batch(model, [0.0, 0.0, 0.0, 0.0])
     state = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
@@ -182,13 +170,14 @@ def test_zero_variance_batch_leaves_the_model_untouched(base_model_path):
 # -- training loop -------------------------------------------------------------------------
 
 
-def test_same_seed_same_curve_and_resume_reproduces_it(base_model_path, tmp_path):
-    first = train_raw_action_rl(base_model_path, TINY, tmp_path / "a", progress=False)
-    again = train_raw_action_rl(base_model_path, TINY, tmp_path / "a2", progress=False)
-    partial = train_raw_action_rl(base_model_path, TINY, tmp_path / "b", progress=False, stop_after_updates=2)
+def test_same_seed_same_curve_and_resume_reproduces_it(smoke_base_model_path, tmp_path):
+    first = train_raw_action_rl(smoke_base_model_path, TINY, tmp_path / "a", progress=False)
+    again = train_raw_action_rl(smoke_base_model_path, TINY, tmp_path / "a2", progress=False)
+    partial = train_raw_action_rl(smoke_base_model_path, TINY, tmp_path / "b", progress=False, stop_after_updates=2)
     assert not partial["finished"] and len(partial["curve"]) == 2
-    resumed = train_raw_action_rl(base_model_path, TINY, tmp_path / "b", progress=False)
-    other_seed = train_raw_action_rl(base_model_path, dataclasses.replace(TINY, seed=1), tmp_path / "c", progress=False)
+    resumed = train_raw_action_rl(smoke_base_model_path, TINY, tmp_path / "b", progress=False)
+    other_seed = train_raw_action_rl(smoke_base_model_path, dataclasses.replace(TINY, seed=1), tmp_path / "c",
+                                     progress=False)
 
     assert first["finished"] and len(first["curve"]) == 3
     assert [row["episodes"] for row in first["curve"]] == [16, 32, 48]
@@ -200,7 +189,7 @@ def test_same_seed_same_curve_and_resume_reproduces_it(base_model_path, tmp_path
 
     finetuned = load_raw_action_rl_model(first["model_path"])
     resumed_model = load_raw_action_rl_model(resumed["model_path"])
-    base = load_base_model(base_model_path)
+    base = load_base_model(smoke_base_model_path)
     for (name, weight), resumed_weight, base_weight in zip(
         finetuned.state_dict().items(), resumed_model.state_dict().values(), base.state_dict().values()
     ):
@@ -208,20 +197,22 @@ def test_same_seed_same_curve_and_resume_reproduces_it(base_model_path, tmp_path
     assert any(not torch.equal(w, b) for w, b in zip(finetuned.parameters(), base.parameters()))
 
     # a finished run is returned, not redone
-    assert curve_values(train_raw_action_rl(base_model_path, TINY, tmp_path / "a", progress=False)) == curve_values(first)
+    finished = train_raw_action_rl(smoke_base_model_path, TINY, tmp_path / "a", progress=False)
+    assert curve_values(finished) == curve_values(first)
 
 
-def test_resume_refuses_another_config(base_model_path, tmp_path):
-    train_raw_action_rl(base_model_path, TINY, tmp_path, progress=False, stop_after_updates=1)
+def test_resume_refuses_another_config(smoke_base_model_path, tmp_path):
+    train_raw_action_rl(smoke_base_model_path, TINY, tmp_path, progress=False, stop_after_updates=1)
     with pytest.raises(CheckpointError, match="different RawActionRLConfig"):
-        train_raw_action_rl(base_model_path, dataclasses.replace(TINY, learning_rate=1e-5), tmp_path, progress=False)
+        train_raw_action_rl(smoke_base_model_path, dataclasses.replace(TINY, learning_rate=1e-5), tmp_path,
+                            progress=False)
 
 
-def test_train_from_layer_freezes_the_lower_blocks(base_model_path, tmp_path):
+def test_train_from_layer_freezes_the_lower_blocks(smoke_base_model_path, tmp_path):
     config = dataclasses.replace(TINY, train_from_layer=1, total_episodes=16)
-    result = train_raw_action_rl(base_model_path, config, tmp_path, progress=False)
+    result = train_raw_action_rl(smoke_base_model_path, config, tmp_path, progress=False)
     assert result["curve"][0]["zero_variance"] == 0.0
-    finetuned, base = load_raw_action_rl_model(result["model_path"]), load_base_model(base_model_path)
+    finetuned, base = load_raw_action_rl_model(result["model_path"]), load_base_model(smoke_base_model_path)
     tuned, original = finetuned.state_dict(), base.state_dict()
     frozen = [k for k in original if k.startswith(("embed.", "relative_bias.", "blocks.0."))]
     assert frozen and all(torch.equal(tuned[k], original[k]) for k in frozen)
