@@ -1,0 +1,181 @@
+"""Train the ant expert's direction-conditioned locomotion policy with SB3 PPO (SPEC B3).
+
+``python -m hier_envs.experts.train_ant_locomotion --run-dir runs/ant_locomotion`` trains PPO
+(Stable-Baselines3, with ``VecNormalize``) on
+:class:`~hier_envs.experts.ant_direction_env.AntDirectionEnv`, checkpoints every
+``checkpoint_every`` steps (re-running the same command resumes from the last checkpoint) and
+finally exports the policy as numpy arrays to ``--weights`` (default: the file shipped in the
+package, :data:`~hier_envs.experts.ant_locomotion.WEIGHTS_PATH`), which the expert loads without
+torch. ``--export-only`` re-exports the latest checkpoint.
+
+The paper trains one PPO agent across the tasks with a shortest-path direction in the
+observation and a velocity-along-direction bonus (SPEC A§2.3); here the same two ingredients are
+split: PPO learns only to walk along a commanded direction, and the planner picks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hier_envs.atomic_io import write_bytes_atomic
+from hier_envs.experts.ant_locomotion import WEIGHTS_PATH, LocomotionPolicy, weights_sha256
+
+
+@dataclass(frozen=True)
+class LocomotionTrainConfig:
+    """PPO settings (INFERRED; CleanRL/rl-zoo MuJoCo defaults with a wider ReLU network)."""
+
+    total_steps: int = 3_000_000
+    n_envs: int = 8
+    n_steps: int = 256
+    batch_size: int = 128
+    n_epochs: int = 10
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    log_std_init: float = -1.0
+    hidden: tuple[int, ...] = (256, 256)
+    checkpoint_every: int = 200_000
+    seed: int = 0
+
+
+PRESETS = {
+    "smoke": dataclasses.replace(LocomotionTrainConfig(), total_steps=1024, n_envs=2, n_steps=256,
+                                 batch_size=256, n_epochs=1, checkpoint_every=512, hidden=(32, 32)),
+    "default": LocomotionTrainConfig(),
+}
+
+
+def _make_vec_env(config: LocomotionTrainConfig):
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from hier_envs.experts.ant_direction_env import AntDirectionEnv
+
+    return make_vec_env(AntDirectionEnv, n_envs=config.n_envs, seed=config.seed, vec_env_cls=DummyVecEnv)
+
+
+def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, progress: bool = True) -> Path:
+    """Train (or resume) in ``run_dir`` and export the policy to ``weights_path``."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    latest = _latest_checkpoint(run_dir)
+    venv = _make_vec_env(config)
+    if latest is None:
+        venv = VecNormalize(venv, gamma=config.gamma, clip_obs=10.0)
+        model = PPO(
+            "MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
+            learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda,
+            clip_range=config.clip_range, seed=config.seed, verbose=0, device="cpu",
+            policy_kwargs={"net_arch": dict(pi=list(config.hidden), vf=list(config.hidden)),
+                           "activation_fn": torch.nn.ReLU, "log_std_init": config.log_std_init},
+        )
+    else:
+        model, venv = _load_checkpoint(latest, venv)
+    # One SB3 CSV log per (re)start: progress_<first step>.csv (episode return, fps, losses).
+    from stable_baselines3.common.logger import configure
+
+    log_dir = run_dir / f"log_from_{model.num_timesteps}"
+    model.set_logger(configure(str(log_dir), ["csv"]))
+    remaining = config.total_steps - model.num_timesteps
+    start = time.time()
+    if remaining > 0:
+        callback = CheckpointCallback(max(config.checkpoint_every // config.n_envs, 1), str(run_dir / "checkpoints"),
+                                      name_prefix="ppo", save_vecnormalize=True)
+        model.learn(remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress)
+        prefix = run_dir / "checkpoints" / "ppo"
+        model.save(f"{prefix}_{model.num_timesteps}_steps")
+        venv.save(f"{prefix}_vecnormalize_{model.num_timesteps}_steps.pkl")
+    export_policy(model, venv, weights_path, config, extra={"train_seconds_this_run": round(time.time() - start, 1)})
+    return weights_path
+
+
+def export_latest(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path) -> Path:
+    """Export the latest checkpoint of ``run_dir`` (e.g. while training still runs)."""
+    latest = _latest_checkpoint(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
+    model, venv = _load_checkpoint(latest, _make_vec_env(config))
+    export_policy(model, venv, weights_path, config)
+    return weights_path
+
+
+def _latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
+    """(model zip, observation-normaliser pickle) of the newest complete checkpoint."""
+    found = []
+    for path in (run_dir / "checkpoints").glob("ppo_*_steps.zip"):
+        steps = int(path.stem.split("_")[1])
+        normaliser = run_dir / "checkpoints" / f"ppo_vecnormalize_{steps}_steps.pkl"
+        if normaliser.is_file():
+            found.append((steps, path, normaliser))
+    return max(found)[1:] if found else None
+
+
+def _load_checkpoint(latest: tuple[Path, Path], venv):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    model_path, normaliser = latest
+    venv = VecNormalize.load(str(normaliser), venv)
+    return PPO.load(str(model_path), env=venv, device="cpu"), venv
+
+
+def export_policy(model, venv, weights_path: Path, config: LocomotionTrainConfig, extra: dict | None = None) -> None:
+    """Write the actor (mean MLP, log-std) and the observation normaliser as a checksummed npz."""
+    import io
+
+    def numpy(tensor) -> np.ndarray:
+        return tensor.detach().numpy().astype(np.float32)
+
+    policy = model.policy
+    arrays = {"obs_mean": venv.obs_rms.mean.astype(np.float32), "obs_var": venv.obs_rms.var.astype(np.float32)}
+    hidden = [layer for layer in policy.mlp_extractor.policy_net if hasattr(layer, "weight")]
+    for i, layer in enumerate(hidden):
+        arrays[f"w{i}"], arrays[f"b{i}"] = numpy(layer.weight).T, numpy(layer.bias)
+    arrays["w_out"], arrays["b_out"] = numpy(policy.action_net.weight).T, numpy(policy.action_net.bias)
+    arrays["log_std"] = numpy(policy.log_std)
+    meta = {"config": dataclasses.asdict(config), "num_timesteps": int(model.num_timesteps),
+            "sha256": weights_sha256(arrays), **(extra or {})}
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(weights_path, buffer.getvalue())
+    LocomotionPolicy.load(weights_path)  # round-trip check
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/ant_locomotion"))
+    parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--total-steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--export-only", action="store_true", help="export the latest checkpoint and stop")
+    args = parser.parse_args(argv)
+    config = PRESETS[args.preset]
+    overrides = {k: v for k, v in (("total_steps", args.total_steps), ("seed", args.seed)) if v is not None}
+    config = dataclasses.replace(config, **overrides)
+    if args.export_only:
+        path = export_latest(config, args.run_dir, args.weights)
+    else:
+        path = train(config, args.run_dir, args.weights, progress=not args.no_progress)
+    print(f"locomotion policy written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""Ant expert: locomotion features and weights, the grid-level planner, ant datasets (SPEC B3)."""
+
+import json
+import math
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+
+import hier_envs  # noqa: F401  (registers the ids)
+from hier_envs.ant import HierAntEnv
+from hier_envs.datasets import DatasetError, generate_ant_dataset, load_dataset, save_dataset
+from hier_envs.experts.ant_direction_env import AntDirectionEnv
+from hier_envs.experts.ant_expert import UNREACHABLE, AntExpert, cell_distances, evaluate_ant_expert
+from hier_envs.experts.ant_locomotion import (
+    N_FEATURES,
+    WEIGHTS_PATH,
+    LocomotionPolicy,
+    locomotion_features,
+    torso_yaw,
+    weights_sha256,
+)
+
+ROW_LAYOUT = {"walls": [(2, 2)], "colors": [(0, 0), (0, 1), (0, 2), (0, 3)], "agent": (3, 0)}
+
+
+def random_policy(seed: int = 0, hidden: int = 16) -> LocomotionPolicy:
+    """An untrained policy with the shipped file's structure (the tests must not need trained weights)."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "obs_mean": rng.normal(size=N_FEATURES), "obs_var": rng.uniform(0.5, 2.0, size=N_FEATURES),
+        "w0": rng.normal(size=(N_FEATURES, hidden)) / 5, "b0": rng.normal(size=hidden) / 5,
+        "w_out": rng.normal(size=(hidden, 8)) / 5, "b_out": np.zeros(8), "log_std": np.full(8, -1.0),
+    }
+    return LocomotionPolicy(arrays, {"sha256": weights_sha256(arrays)})
+
+
+def rotate_state_about_z(qpos: np.ndarray, qvel: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The same ant state seen after turning the world by ``angle`` about the vertical axis."""
+    c, s = math.cos(angle), math.sin(angle)
+    qpos, qvel = qpos.copy(), qvel.copy()
+    qpos[0:2] = (c * qpos[0] - s * qpos[1], s * qpos[0] + c * qpos[1])
+    w, x, y, z = qpos[3:7]
+    rw, rz = math.cos(angle / 2), math.sin(angle / 2)  # (rw, 0, 0, rz) ⊗ q
+    qpos[3:7] = (rw * w - rz * z, rw * x - rz * y, rw * y + rz * x, rw * z + rz * w)
+    qvel[0:2] = (c * qvel[0] - s * qvel[1], s * qvel[0] + c * qvel[1])
+    return qpos, qvel
+
+
+# ------------------------------------------------------------------------ features
+def test_features_are_yaw_invariant_and_see_the_command():
+    env = AntDirectionEnv()
+    env.reset(seed=1)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    qpos, qvel = env.data.qpos.copy(), env.data.qvel.copy()
+    direction = np.array([0.6, -0.8])
+    features = locomotion_features(qpos, qvel, direction)
+    assert features.shape == (N_FEATURES,)
+    for angle in (0.7, -2.0, math.pi):
+        rotated_pos, rotated_vel = rotate_state_about_z(qpos, qvel, angle)
+        c, s = math.cos(angle), math.sin(angle)
+        rotated_dir = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
+        np.testing.assert_allclose(locomotion_features(rotated_pos, rotated_vel, rotated_dir), features, atol=1e-9)
+        assert torso_yaw(rotated_pos) == pytest.approx(math.remainder(torso_yaw(qpos) + angle, 2 * math.pi), abs=1e-9)
+    # The command enters only its last two features, as a unit vector in the heading frame.
+    other = locomotion_features(qpos, qvel, -3 * direction)
+    np.testing.assert_allclose(other[:26], features[:26])
+    np.testing.assert_allclose(other[26:], -features[26:])
+    assert np.hypot(*features[26:]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("direction", [(0.0, 0.0), (np.nan, 1.0), (np.inf, 0.0)])
+def test_features_reject_a_bad_direction(direction):
+    with pytest.raises(ValueError, match="direction_xy"):
+        locomotion_features(np.zeros(15), np.zeros(14), np.array(direction))
+
+
+def test_direction_env_passes_the_checker_and_is_deterministic():
+    gym_check_env(AntDirectionEnv(max_steps=50), skip_render_check=True)
+    runs = []
+    for _ in range(2):
+        env = AntDirectionEnv(max_steps=50)
+        env.action_space.seed(3)
+        obs, _ = env.reset(seed=7)
+        trace = [obs]
+        for _ in range(50):
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            trace.append(np.append(obs, reward))
+            if terminated or truncated:
+                break
+        runs.append(np.concatenate(trace))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_direction_env_rewards_motion_along_the_command():
+    env = AntDirectionEnv()
+    env.reset(seed=0)
+    env.direction = np.array([1.0, 0.0])
+    env.next_command = 10**9
+    env.data.qvel[:] = 0.0
+    env.data.qvel[0] = 2.0  # sliding along +x
+    _, reward, _, _, info = env.step(np.zeros(8))
+    assert info["velocity_along"] > 0.5
+    env.reset(seed=0)
+    env.direction = np.array([-1.0, 0.0])
+    env.next_command = 10**9
+    env.data.qvel[:] = 0.0
+    env.data.qvel[0] = 2.0
+    _, reward_away, _, _, info_away = env.step(np.zeros(8))
+    assert info_away["velocity_along"] < -0.5 and reward_away < reward
+
+
+# ------------------------------------------------------------------------- weights
+def test_policy_mean_sample_and_clip():
+    policy = random_policy()
+    features = np.random.default_rng(0).normal(size=(5, N_FEATURES))
+    mean = policy.act(features, deterministic=True)
+    assert mean.shape == (5, 8) and np.all(np.abs(mean) <= 1.0)
+    a = policy.act(features, False, np.random.default_rng(1))
+    b = policy.act(features, False, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, mean)
+    with pytest.raises(ValueError, match="rng"):
+        policy.act(features, deterministic=False)
+
+
+def test_training_smoke_exports_what_sb3_predicts(tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from hier_envs.experts.train_ant_locomotion import PRESETS, _latest_checkpoint, _make_vec_env, export_latest, train
+
+    config = PRESETS["smoke"]
+    weights = train(config, tmp_path / "run", tmp_path / "w.npz", progress=False)
+    policy = LocomotionPolicy.load(weights)
+    assert policy.meta["num_timesteps"] == config.total_steps
+    model_path, normaliser = _latest_checkpoint(tmp_path / "run")
+    venv = VecNormalize.load(str(normaliser), _make_vec_env(config))
+    venv.training = False
+    model = PPO.load(str(model_path), env=venv, device="cpu")
+    features = np.random.default_rng(0).normal(size=(6, N_FEATURES)).astype(np.float32) * 4
+    expected, _ = model.predict(venv.normalize_obs(features), deterministic=True)
+    np.testing.assert_allclose(policy.act(features.astype(np.float64), True), expected, atol=1e-5)
+    # Re-running the finished run resumes (nothing left to train) and exports the same weights.
+    again = LocomotionPolicy.load(export_latest(config, tmp_path / "run", tmp_path / "w2.npz"))
+    np.testing.assert_array_equal(again.w_out, policy.w_out)
+
+
+def test_weights_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_ant_locomotion"):
+        LocomotionPolicy.load(tmp_path / "missing.npz")
+    policy = random_policy()
+    arrays = {"obs_mean": policy.obs_mean, "obs_var": policy.obs_std**2 - 1e-8, "w0": policy.hidden[0][0],
+              "b0": policy.hidden[0][1], "w_out": policy.w_out, "b_out": policy.b_out, "log_std": np.log(policy.std)}
+    meta = {"sha256": weights_sha256(arrays)}
+    good = tmp_path / "good.npz"
+    np.savez(good, meta=np.array(json.dumps(meta)), **arrays)
+    LocomotionPolicy.load(good)
+    tampered = dict(arrays, b_out=arrays["b_out"] + 1.0)
+    bad = tmp_path / "tampered.npz"
+    np.savez(bad, meta=np.array(json.dumps(meta)), **tampered)
+    with pytest.raises(ValueError, match="sha256"):
+        LocomotionPolicy.load(bad)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="truncated.npz"):
+        LocomotionPolicy.load(truncated)
+
+
+# ------------------------------------------------------------------------- planner
+def test_cell_distances_go_around_blocked_cells():
+    blocked = np.zeros(16, dtype=bool)
+    blocked[[1, 5, 9]] = True  # a wall down column 1, rows 0-2
+    distances = cell_distances(4, blocked, target=0)
+    assert distances[0] == 0 and distances[4] == 1 and distances[12] == 3
+    assert distances[13] == 4 and distances[2] == 8  # around the bottom of the wall
+    assert all(distances[cell] == UNREACHABLE for cell in (1, 5, 9))
+    sealed = blocked.copy()
+    sealed[[13]] = True
+    sealed[[12]] = True
+    assert cell_distances(4, sealed, target=0)[3] == UNREACHABLE
+
+
+def _pinned_env(layout=ROW_LAYOUT, task=(0, 1, 2, 3)) -> HierAntEnv:
+    env = HierAntEnv()
+    env.reset(seed=0, options={"layout": layout, "task": list(task)})
+    return env
+
+
+def _teleport(env: HierAntEnv, row: int, col: int, dx: float = 0.0, dy: float = 0.0) -> None:
+    x, y = env.cell_center(row, col)
+    env.data.qpos[0:2] = (x + dx, y + dy)
+    mujoco.mj_forward(env.model, env.data)
+    env.agent_cell = env.cell_index(x + dx, y + dy)
+
+
+def test_waypoints_follow_a_shortest_path_around_blocked_cells():
+    env = _pinned_env()
+    expert = AntExpert(policy=random_policy())
+    # Start (3, 0) -> colour 0 at (0, 0): straight up column 0 (colours sit on row 0 only).
+    assert tuple(expert.waypoint(env)) == env.cell_center(2, 0)
+    _teleport(env, 1, 0)
+    assert tuple(expert.waypoint(env)) == env.cell_center(0, 0)
+    # Going to colour 2 at (0, 2) from (1, 0): the other colours block row 0, so along row 1.
+    env.progress.enter(0)
+    env.progress.enter(1)
+    assert env.progress.next_color == 2
+    assert tuple(expert.waypoint(env)) == env.cell_center(1, 1)
+    _teleport(env, 1, 2)
+    assert tuple(expert.waypoint(env)) == env.cell_center(0, 2)
+    direction = expert.direction(env)
+    assert np.hypot(*direction) == pytest.approx(1.0)
+    assert direction[1] > 0.99  # straight up (+y)
+
+
+def test_ties_go_to_the_nearer_neighbour():
+    layout = {"walls": [(3, 3)], "colors": [(0, 0), (3, 0), (0, 3), (2, 3)], "agent": (1, 1)}
+    env = _pinned_env(layout)
+    expert = AntExpert(policy=random_policy())
+    _teleport(env, 1, 1, dx=-0.6, dy=0.3)  # two shortest next cells: (0, 1) and (1, 0)
+    candidates = {env.cell_center(0, 1), env.cell_center(1, 0)}
+    choice = tuple(expert.waypoint(env))
+    assert choice in candidates
+    xy = env.data.qpos[:2]
+    gaps = {c: np.hypot(c[0] - xy[0], c[1] - xy[1]) for c in candidates}
+    assert gaps[choice] == min(gaps.values())
+
+
+def test_expert_refuses_other_envs_and_unreset_envs():
+    expert = AntExpert(policy=random_policy())
+    with pytest.raises(TypeError, match="HierAnt"):
+        expert.act(gym.make("HierGrid-v0"))
+    with pytest.raises(RuntimeError, match="reset"):
+        expert.act(HierAntEnv())
+    with pytest.raises(TypeError, match="deterministic"):
+        AntExpert(deterministic=1, policy=random_policy())
+
+
+# ------------------------------------------------------------------------ datasets
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory):
+    policy = random_policy(seed=4)
+    arrays = {"obs_mean": policy.obs_mean, "obs_var": policy.obs_std**2 - 1e-8, "w0": policy.hidden[0][0],
+              "b0": policy.hidden[0][1], "w_out": policy.w_out, "b_out": policy.b_out, "log_std": np.log(policy.std)}
+    path = tmp_path_factory.mktemp("weights") / "random.npz"
+    np.savez(path, meta=np.array(json.dumps({"sha256": weights_sha256(arrays)})), **arrays)
+    return path
+
+
+def test_ant_dataset_round_trip_and_determinism(random_weights, tmp_path):
+    kwargs = dict(n_episodes=2, seed=5, only_success=False, progress=False, weights=random_weights)
+    sampled = generate_ant_dataset(sample_actions=True, **kwargs)
+    assert sampled.metadata["kind"] == "ant" and sampled.obs_dim == 41
+    assert sampled.actions.shape == (sampled.n_steps, 8) and sampled.actions.dtype == np.float32
+    assert sampled.observations.shape == (sampled.n_steps + 2, 41)
+    assert set(np.unique(sampled.subgoals)) <= {0, 1, 2, 3}
+    assert sampled.sha256 == generate_ant_dataset(sample_actions=True, **kwargs).sha256
+    mean = generate_ant_dataset(sample_actions=False, **kwargs)
+    assert mean.sha256 != sampled.sha256
+    assert mean.metadata["generator"]["actions"] == "mean"
+    path = save_dataset(sampled, tmp_path / "ant.npz")
+    loaded = load_dataset(path)
+    np.testing.assert_array_equal(loaded.actions, sampled.actions)
+    np.testing.assert_array_equal(loaded.observations, sampled.observations)
+    # The first stored observation is the env's reset observation for that seed.
+    env = gym.make("HierAnt-Pretrain-v0")
+    obs, info = env.reset(seed=5)
+    np.testing.assert_array_equal(loaded.observations[0], obs)
+    assert loaded.subgoals[0] == info["subgoal"]
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DatasetError, match="cut.npz"):
+        load_dataset(truncated)
+
+
+def test_ant_dataset_bad_arguments(random_weights):
+    with pytest.raises(ValueError, match="n_episodes"):
+        generate_ant_dataset(0, True, 0, weights=random_weights)
+    with pytest.raises(ValueError, match="HierGrid-v0"):
+        generate_ant_dataset(1, True, 0, env_id="HierGrid-v0", weights=random_weights)
+    with pytest.raises(TypeError, match="sample_actions"):
+        generate_ant_dataset(1, "yes", 0, weights=random_weights)
+    with pytest.raises(RuntimeError, match="successful episodes"):
+        generate_ant_dataset(1, False, 0, max_attempts=1, progress=False, weights=random_weights)
+
+
+# ---------------------------------------------------------------- shipped expert
+shipped = pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="no shipped locomotion weights")
+
+
+@shipped
+def test_shipped_expert_walks_to_the_first_colour():
+    stats = evaluate_ant_expert("HierAnt-Pretrain-v0", 8, seed=11)
+    assert stats["mean_colors_visited"] >= 1.0, stats
+
+
+@shipped
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id, threshold", [("HierAnt-Pretrain-v0", 0.8), ("HierAnt-v0", 0.6)])
+def test_shipped_expert_success(env_id, threshold):
+    stats = evaluate_ant_expert(env_id, 200, seed=0)
+    assert stats["success_rate"] >= threshold, stats
