@@ -95,22 +95,36 @@ def test_direction_env_passes_the_checker_and_is_deterministic():
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
+def _slide(env: AntDirectionEnv, command: tuple[float, float], velocity: tuple[float, float]):
+    """One zero-torque step from reset with a pinned command and an initial sliding velocity."""
+    env.reset(seed=0)
+    env.direction = np.array(command)
+    env.next_command = 10**9
+    env.data.qvel[:] = 0.0
+    env.data.qvel[0:2] = velocity
+    _, reward, _, _, info = env.step(np.zeros(8))
+    return reward, info
+
+
 def test_direction_env_rewards_motion_along_the_command():
     env = AntDirectionEnv()
-    env.reset(seed=0)
-    env.direction = np.array([1.0, 0.0])
-    env.next_command = 10**9
-    env.data.qvel[:] = 0.0
-    env.data.qvel[0] = 2.0  # sliding along +x
-    _, reward, _, _, info = env.step(np.zeros(8))
-    assert info["velocity_along"] > 0.5
-    env.reset(seed=0)
-    env.direction = np.array([-1.0, 0.0])
-    env.next_command = 10**9
-    env.data.qvel[:] = 0.0
-    env.data.qvel[0] = 2.0
-    _, reward_away, _, _, info_away = env.step(np.zeros(8))
+    reward, info = _slide(env, (1.0, 0.0), (2.0, 0.0))
+    assert info["velocity_along"] > 0.5 and abs(info["velocity_across"]) < 0.3 * info["velocity_along"]
+    reward_away, info_away = _slide(env, (-1.0, 0.0), (2.0, 0.0))
     assert info_away["velocity_along"] < -0.5 and reward_away < reward
+    # Sliding across the command (to its left: +y for a +x command) costs lateral_cost_weight per m/s.
+    reward_across, info_across = _slide(env, (1.0, 0.0), (0.0, 2.0))
+    assert info_across["velocity_across"] > 0.5
+    free = AntDirectionEnv(lateral_cost_weight=0.0)
+    reward_free, info_free = _slide(free, (1.0, 0.0), (0.0, 2.0))
+    assert info_free["velocity_across"] == pytest.approx(info_across["velocity_across"])
+    assert reward_free - reward_across == pytest.approx(abs(info_across["velocity_across"]))
+
+
+@pytest.mark.parametrize("kwargs", [{"max_steps": 0}, {"lateral_cost_weight": -1.0}, {"lateral_cost_weight": "1"}])
+def test_direction_env_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        AntDirectionEnv(**kwargs)
 
 
 # ------------------------------------------------------------------------- weights
@@ -197,36 +211,49 @@ def _teleport(env: HierAntEnv, row: int, col: int, dx: float = 0.0, dy: float = 
     env.agent_cell = env.cell_index(x + dx, y + dy)
 
 
-def test_waypoints_follow_a_shortest_path_around_blocked_cells():
+def test_paths_are_shortest_and_go_around_blocked_cells():
     env = _pinned_env()
     expert = AntExpert(policy=random_policy())
     # Start (3, 0) -> colour 0 at (0, 0): straight up column 0 (colours sit on row 0 only).
-    assert tuple(expert.waypoint(env)) == env.cell_center(2, 0)
+    assert expert.path(env) == [12, 8, 4, 0]
+    # Going to colour 2 at (0, 2) from (1, 0): colours 0, 1 block row 0, so along row 1 first.
     _teleport(env, 1, 0)
-    assert tuple(expert.waypoint(env)) == env.cell_center(0, 0)
-    # Going to colour 2 at (0, 2) from (1, 0): the other colours block row 0, so along row 1.
     env.progress.enter(0)
     env.progress.enter(1)
     assert env.progress.next_color == 2
-    assert tuple(expert.waypoint(env)) == env.cell_center(1, 1)
-    _teleport(env, 1, 2)
-    assert tuple(expert.waypoint(env)) == env.cell_center(0, 2)
-    direction = expert.direction(env)
-    assert np.hypot(*direction) == pytest.approx(1.0)
-    assert direction[1] > 0.99  # straight up (+y)
+    assert expert.path(env) == [4, 5, 6, 2]
+
+
+def test_waypoint_is_pure_pursuit_along_the_cell_centres():
+    env = _pinned_env()
+    expert = AntExpert(policy=random_policy(), lookahead=0.8)
+    _teleport(env, 3, 0)  # path 12 -> 8 -> 4 -> 0, straight up
+    np.testing.assert_allclose(expert.waypoint(env), np.add(env.cell_center(3, 0), (0.0, 0.8)))
+    _teleport(env, 3, 0, dx=0.5, dy=0.3)  # off the centre line: aim back onto it, 0.8 m ahead of the projection
+    np.testing.assert_allclose(expert.waypoint(env), np.add(env.cell_center(3, 0), (0.0, 1.1)))
+    np.testing.assert_allclose(np.hypot(*expert.direction(env)), 1.0)
+    # Around a corner: the path 5 -> 6 -> 2 turns up at the centre of (1, 2); from 0.5 m past
+    # the centre of (1, 1), a 1.8 m lookahead reaches 0.3 m up the second segment.
+    env.progress.enter(0)
+    env.progress.enter(1)
+    _teleport(env, 1, 1, dx=0.5)
+    assert expert.path(env) == [5, 6, 2]
+    corner = AntExpert(policy=random_policy(), lookahead=1.8)
+    np.testing.assert_allclose(corner.waypoint(env), np.add(env.cell_center(1, 2), (0.0, 0.3)))
+    np.testing.assert_allclose(expert.waypoint(env), np.add(env.cell_center(1, 1), (1.3, 0.0)))
+    # Past the last centre the waypoint stays at the target cell's centre.
+    far = AntExpert(policy=random_policy(), lookahead=50.0)
+    np.testing.assert_allclose(far.waypoint(env), env.cell_center(0, 2))
 
 
 def test_ties_go_to_the_nearer_neighbour():
     layout = {"walls": [(3, 3)], "colors": [(0, 0), (3, 0), (0, 3), (2, 3)], "agent": (1, 1)}
     env = _pinned_env(layout)
     expert = AntExpert(policy=random_policy())
-    _teleport(env, 1, 1, dx=-0.6, dy=0.3)  # two shortest next cells: (0, 1) and (1, 0)
-    candidates = {env.cell_center(0, 1), env.cell_center(1, 0)}
-    choice = tuple(expert.waypoint(env))
-    assert choice in candidates
-    xy = env.data.qpos[:2]
-    gaps = {c: np.hypot(c[0] - xy[0], c[1] - xy[1]) for c in candidates}
-    assert gaps[choice] == min(gaps.values())
+    _teleport(env, 1, 1, dx=-0.6, dy=0.3)  # two shortest next cells, (0, 1) and (1, 0); (1, 0) is nearer
+    assert expert.path(env) == [5, 4, 0]
+    _teleport(env, 1, 1, dx=0.3, dy=0.6)  # now (0, 1) is nearer
+    assert expert.path(env) == [5, 1, 0]
 
 
 def test_expert_refuses_other_envs_and_unreset_envs():
@@ -237,6 +264,8 @@ def test_expert_refuses_other_envs_and_unreset_envs():
         expert.act(HierAntEnv())
     with pytest.raises(TypeError, match="deterministic"):
         AntExpert(deterministic=1, policy=random_policy())
+    with pytest.raises(ValueError, match="lookahead"):
+        AntExpert(policy=random_policy(), lookahead=0.0)
 
 
 # ------------------------------------------------------------------------ datasets

@@ -9,8 +9,14 @@ grid-level planner of :mod:`hier_envs.experts.ant_expert` supplies that directio
 
 Each episode commands a uniformly random direction and redraws it every 40–160 steps, so the
 policy also learns to change course, which the planner asks for at every cell boundary. The
-reward is dense and used only here: ``v_xy · d`` (speed along the command) ``+ 1`` per step
-alive ``− 0.5 · |a|²`` (Ant-v5's control cost), and −0 once fallen (the episode terminates).
+reward is dense and used only here: ``v_xy · d`` (speed along the command)
+``− lateral_cost_weight · |v_xy × d|`` (speed across it: the planner needs the ant to go where
+it is sent, not only to make progress) ``+ 1`` per step alive ``− 0.5 · |a|²`` (Ant-v5's
+control cost); a fall terminates the episode.
+
+Without the lateral term (first training run, 1M PPO steps) the ant walked at about 1 m/s along
+the command but drifted 0.45 m/s across it, and in ``HierAnt`` most failures were drifts into a
+wrong colour or the wall cell.
 """
 
 from __future__ import annotations
@@ -44,10 +50,13 @@ class AntDirectionEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, max_steps: int = 500) -> None:
+    def __init__(self, max_steps: int = 500, lateral_cost_weight: float = 1.0) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+        if not isinstance(lateral_cost_weight, (int, float)) or not 0.0 <= lateral_cost_weight < float("inf"):
+            raise ValueError(f"lateral_cost_weight must be a number >= 0, got {lateral_cost_weight!r}")
         self.max_steps = max_steps
+        self.lateral_cost_weight = float(lateral_cost_weight)
         self.model = mujoco.MjModel.from_xml_path(str(ANT_XML_PATH))
         self.data = mujoco.MjData(self.model)
         self.observation_space = spaces.Box(-np.inf, np.inf, (N_FEATURES,), np.float32)
@@ -88,10 +97,12 @@ class AntDirectionEnv(gym.Env):
         self.steps += 1
         velocity = (data.qpos[:2] - xy_before) / (FRAME_SKIP * self.model.opt.timestep)
         along = float(velocity @ self.direction)
+        across = float(velocity[1] * self.direction[0] - velocity[0] * self.direction[1])
         low, high = HEALTHY_Z_RANGE
         fell = not (low <= data.qpos[2] <= high) or not np.isfinite(data.qpos).all()
-        reward = along + (0.0 if fell else HEALTHY_REWARD) - CTRL_COST_WEIGHT * float(ctrl @ ctrl)
-        info = {"direction": self.direction.copy(), "velocity_along": along}
+        reward = (along - self.lateral_cost_weight * abs(across) + (0.0 if fell else HEALTHY_REWARD)
+                  - CTRL_COST_WEIGHT * float(ctrl @ ctrl))
+        info = {"direction": self.direction.copy(), "velocity_along": along, "velocity_across": across}
         if self.steps >= self.next_command:
             self._draw_command()
         truncated = not fell and self.steps >= self.max_steps

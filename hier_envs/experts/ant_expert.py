@@ -37,6 +37,8 @@ from hier_envs.ant import HierAntEnv
 from hier_envs.experts.ant_locomotion import WEIGHTS_PATH, LocomotionPolicy, locomotion_features
 
 UNREACHABLE = -1
+DEFAULT_LOOKAHEAD = 1.0
+"""Metres ahead along the path at which the ant aims (pure pursuit)."""
 
 
 def _ant_env(env: Any) -> HierAntEnv:
@@ -74,10 +76,14 @@ class AntExpert:
     shipped weights (:data:`~hier_envs.experts.ant_locomotion.WEIGHTS_PATH`).
     """
 
-    def __init__(self, deterministic: bool = True, policy: LocomotionPolicy | None = None) -> None:
+    def __init__(self, deterministic: bool = True, policy: LocomotionPolicy | None = None,
+                 lookahead: float = DEFAULT_LOOKAHEAD) -> None:
         if not isinstance(deterministic, bool):
             raise TypeError(f"deterministic must be a bool, got {deterministic!r}")
+        if not isinstance(lookahead, (int, float)) or not 0.0 < lookahead < float("inf"):
+            raise ValueError(f"lookahead must be a positive number of metres, got {lookahead!r}")
         self.deterministic = deterministic
+        self.lookahead = float(lookahead)
         self.policy = policy if policy is not None else LocomotionPolicy.load(WEIGHTS_PATH)
         self._plan_key: tuple[Any, int] | None = None
         self._distances = np.zeros(0, dtype=np.int64)
@@ -100,8 +106,12 @@ class AntExpert:
             self._plan_key = key
         return self._distances
 
-    def waypoint(self, env: Any) -> np.ndarray:
-        """World (x, y) the ant walks to: the centre of the next cell on a shortest path."""
+    def path(self, env: Any) -> list[int]:
+        """Cells of a shortest path from the torso's cell to the next colour's cell (both included).
+
+        Among equally short next cells the first step takes the one nearest to the torso, and
+        later steps keep the previous step's heading when they can (fewer turns).
+        """
         ant = _ant_env(env)
         target_color = ant.progress.next_color
         if target_color is None:
@@ -109,28 +119,46 @@ class AntExpert:
         distances = self._distances_to(ant, target_color)
         grid = ant.grid_size
         cell = ant.agent_cell
-        here = distances[cell]
-        row, col = divmod(cell, grid)
+        cells = [cell]
+        if distances[cell] == UNREACHABLE:  # cannot happen on solvable layouts: head straight for the target
+            cells.append(ant.layout.color_cells()[target_color])
+            return cells
         xy = ant.data.qpos[:2]
-        best, best_gap = None, np.inf
-        for d_row, d_col in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            r, c = row + d_row, col + d_col
-            if not (0 <= r < grid and 0 <= c < grid):
-                continue
-            neighbour = r * grid + c
-            d = distances[neighbour]
-            if d == UNREACHABLE or (here != UNREACHABLE and d != here - 1):
-                continue
-            if here == UNREACHABLE and d == UNREACHABLE:
-                continue
-            centre = np.asarray(ant.cell_center(r, c))
-            gap = float(np.hypot(*(centre - xy)))
-            if gap < best_gap:
-                best, best_gap = centre, gap
-        if best is None:  # inside a blocked region (cannot happen on solvable layouts): head for the target
-            target = ant.layout.color_cells()[target_color]
-            best = np.asarray(ant.cell_center(*divmod(target, grid)))
-        return best
+        heading: tuple[int, int] | None = None
+        while distances[cell] > 0:
+            row, col = divmod(cell, grid)
+            options = []
+            for step in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                r, c = row + step[0], col + step[1]
+                if 0 <= r < grid and 0 <= c < grid and distances[r * grid + c] == distances[cell] - 1:
+                    centre = ant.cell_center(r, c)
+                    rank = float(np.hypot(centre[0] - xy[0], centre[1] - xy[1])) if heading is None else float(step != heading)
+                    options.append((rank, step, r * grid + c))
+            _, heading, cell = min(options)
+            cells.append(cell)
+        return cells
+
+    def waypoint(self, env: Any) -> np.ndarray:
+        """World (x, y) the ant walks to: pure pursuit along the path through the cell centres.
+
+        The torso is projected onto the path's first segment (its own cell's centre to the next
+        cell's centre) and the waypoint lies :attr:`lookahead` metres further along the path,
+        so the ant starts turning before it reaches a corner instead of overshooting it.
+        """
+        ant = _ant_env(env)
+        centres = np.array([ant.cell_center(*divmod(cell, ant.grid_size)) for cell in self.path(ant)])
+        xy = ant.data.qpos[:2]
+        first = centres[1] - centres[0]
+        length = float(np.hypot(*first))
+        along = float(np.clip((xy - centres[0]) @ first / length, 0.0, length))
+        remaining = along + self.lookahead
+        for start, end in zip(centres[:-1], centres[1:]):
+            segment = end - start
+            seg_length = float(np.hypot(*segment))
+            if remaining <= seg_length:
+                return start + segment * (remaining / seg_length)
+            remaining -= seg_length
+        return centres[-1]
 
     def direction(self, env: Any) -> np.ndarray:
         """Unit world-frame vector from the torso to :meth:`waypoint`."""

@@ -45,6 +45,8 @@ class LocomotionTrainConfig:
     hidden: tuple[int, ...] = (256, 256)
     checkpoint_every: int = 200_000
     seed: int = 0
+    lateral_cost_weight: float = 1.0
+    """Weight of the speed across the commanded direction in the training reward (AntDirectionEnv)."""
 
 
 PRESETS = {
@@ -60,7 +62,8 @@ def _make_vec_env(config: LocomotionTrainConfig):
 
     from hier_envs.experts.ant_direction_env import AntDirectionEnv
 
-    return make_vec_env(AntDirectionEnv, n_envs=config.n_envs, seed=config.seed, vec_env_cls=DummyVecEnv)
+    return make_vec_env(AntDirectionEnv, n_envs=config.n_envs, seed=config.seed, vec_env_cls=DummyVecEnv,
+                        env_kwargs={"lateral_cost_weight": config.lateral_cost_weight})
 
 
 def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, progress: bool = True) -> Path:
@@ -164,11 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
     parser.add_argument("--total-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--lateral-cost-weight", type=float, default=None)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the latest checkpoint and stop")
     args = parser.parse_args(argv)
     config = PRESETS[args.preset]
-    overrides = {k: v for k, v in (("total_steps", args.total_steps), ("seed", args.seed)) if v is not None}
+    overrides = {k: v for k, v in (("total_steps", args.total_steps), ("seed", args.seed),
+                                   ("lateral_cost_weight", args.lateral_cost_weight)) if v is not None}
     config = dataclasses.replace(config, **overrides)
     if args.export_only:
         path = export_latest(config, args.run_dir, args.weights)
