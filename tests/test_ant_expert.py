@@ -224,6 +224,19 @@ def test_paths_are_shortest_and_go_around_blocked_cells():
     assert expert.path(env) == [4, 5, 6, 2]
 
 
+def test_path_walks_off_a_just_visited_colour():
+    """Regression: the torso's own cell was blocked when it was a colour (just visited), so the
+    planner fell back to a straight line through other cells and the ant walked into wrong colours."""
+    env = _pinned_env(task=(0, 2, 1, 3))
+    expert = AntExpert(policy=random_policy())
+    _teleport(env, 0, 0)  # standing on colour 0, now visited; colour 2 at (0, 2) is next, colour 1 between
+    env.progress.enter(0)
+    assert env.progress.next_color == 2
+    path = expert.path(env)
+    assert path == [0, 4, 5, 6, 2]
+    assert all(abs(a - b) in (1, 4) for a, b in zip(path, path[1:]))  # neighbours only
+
+
 def test_waypoint_is_pure_pursuit_along_the_cell_centres():
     env = _pinned_env()
     expert = AntExpert(policy=random_policy(), lookahead=0.8)

@@ -3,11 +3,14 @@
 :class:`AntExpert` acts on a ``HierAnt`` env in two stages:
 
 1. **Planner** (grid level). Cells that are walls or colours other than the next one are
-   blocked (entering them ends the episode); a breadth-first search from the target colour's
-   cell gives every cell's distance to it. The next *waypoint* is the centre of the neighbour
-   of the torso's cell that is one step closer; among equally close neighbours the one nearest
-   to the torso is taken (fewer turns). The segment from any point of a cell to the centre of
-   an adjacent cell stays inside the two cells, so following it never cuts a blocked corner.
+   blocked (entering them ends the episode), except the cell the torso is in (after a visit it
+   stands on a colour that is no longer the target); a breadth-first search from the target
+   colour's cell gives every cell's distance to it, and :meth:`AntExpert.path` a shortest
+   cell path (ties: the neighbour nearest to the torso first, then straight on).
+   The *waypoint* follows that path by pure pursuit: the torso is projected onto the line
+   from its cell's centre to the next cell's centre, and the waypoint lies ``lookahead``
+   metres further along the polyline through the cell centres, so the ant starts turning
+   before a corner and drifts back onto the centre line when pushed off it.
 2. **Locomotion**: the direction to the waypoint (world axes) goes to the trained
    direction-conditioned Gaussian policy (:mod:`hier_envs.experts.ant_locomotion`), which
    returns torques: the mean (``deterministic=True``, dataset D*) or a sample (dataset D),
@@ -85,14 +88,16 @@ class AntExpert:
         self.deterministic = deterministic
         self.lookahead = float(lookahead)
         self.policy = policy if policy is not None else LocomotionPolicy.load(WEIGHTS_PATH)
-        self._plan_key: tuple[Any, int] | None = None
+        self._plan_key: tuple[Any, int, int] | None = None
         self._distances = np.zeros(0, dtype=np.int64)
 
     def __repr__(self) -> str:
         return f"AntExpert(deterministic={self.deterministic})"
 
     def _distances_to(self, env: HierAntEnv, target_color: int) -> np.ndarray:
-        key = (env.layout, target_color)
+        """Cell distances to the target colour. The torso's own cell is never blocked: right after
+        a visit the ant stands on a colour that is no longer the target and must walk off it."""
+        key = (env.layout, target_color, env.agent_cell)
         if key != self._plan_key:
             layout = env.layout
             n_cells = env.grid_size**2
@@ -102,6 +107,7 @@ class AntExpert:
             blocked[colors] = True
             target = colors[target_color]
             blocked[target] = False
+            blocked[env.agent_cell] = False
             self._distances = cell_distances(env.grid_size, blocked, target)
             self._plan_key = key
         return self._distances
