@@ -318,6 +318,17 @@ def test_ant_dataset_round_trip_and_determinism(random_weights, tmp_path):
         load_dataset(truncated)
 
 
+def test_ant_dataset_cli(random_weights, tmp_path, capsys):
+    from hier_envs.datasets import main
+
+    out = tmp_path / "cli.npz"
+    assert main(["ant", "--episodes", "1", "--keep-failures", "--sample", "--seed", "2", "--out", str(out),
+                 "--weights", str(random_weights), "--no-progress"]) == 0
+    dataset = load_dataset(out)
+    assert dataset.metadata["generator"]["actions"] == "sampled" and dataset.n_episodes == 1
+    assert "HierAnt-Pretrain-v0 (kind ant)" in capsys.readouterr().out
+
+
 def test_ant_dataset_bad_arguments(random_weights):
     with pytest.raises(ValueError, match="n_episodes"):
         generate_ant_dataset(0, True, 0, weights=random_weights)
