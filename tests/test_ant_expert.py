@@ -1,5 +1,6 @@
 """Ant expert: locomotion features and weights, the grid-level planner, ant datasets (SPEC B3)."""
 
+import dataclasses
 import json
 import math
 
@@ -158,9 +159,18 @@ def test_training_smoke_exports_what_sb3_predicts(tmp_path):
     features = np.random.default_rng(0).normal(size=(6, N_FEATURES)).astype(np.float32) * 4
     expected, _ = model.predict(venv.normalize_obs(features), deterministic=True)
     np.testing.assert_allclose(policy.act(features.astype(np.float64), True), expected, atol=1e-5)
-    # Re-running the finished run resumes (nothing left to train) and exports the same weights.
+    # Training stops at exactly total_steps (1,000: inside the second 512-step rollout), so the
+    # final weights are the checkpoint taken at that step, and re-exporting it gives the same file.
+    assert model_path.name == "ppo_1000_steps.zip"
     again = LocomotionPolicy.load(export_latest(config, tmp_path / "run", tmp_path / "w2.npz"))
-    np.testing.assert_array_equal(again.w_out, policy.w_out)
+    assert again.meta["sha256"] == policy.meta["sha256"]
+    checkpoint_500 = tmp_path / "at500" / "checkpoints"
+    checkpoint_500.mkdir(parents=True)
+    for name in ("ppo_500_steps.zip", "ppo_vecnormalize_500_steps.pkl"):
+        (checkpoint_500 / name).symlink_to(tmp_path / "run" / "checkpoints" / name)
+    fresh = train(dataclasses.replace(config, total_steps=500), tmp_path / "fresh", tmp_path / "w500.npz", progress=False)
+    mid = LocomotionPolicy.load(export_latest(config, tmp_path / "at500", tmp_path / "mid.npz"))
+    assert LocomotionPolicy.load(fresh).meta["sha256"] == mid.meta["sha256"]
 
 
 def test_weights_file_errors(tmp_path):
