@@ -171,6 +171,8 @@ def test_training_smoke_exports_what_sb3_predicts(tmp_path):
     fresh = train(dataclasses.replace(config, total_steps=500), tmp_path / "fresh", tmp_path / "w500.npz", progress=False)
     mid = LocomotionPolicy.load(export_latest(config, tmp_path / "at500", tmp_path / "mid.npz"))
     assert LocomotionPolicy.load(fresh).meta["sha256"] == mid.meta["sha256"]
+    with pytest.raises(ValueError, match="another config"):
+        train(dataclasses.replace(config, seed=99), tmp_path / "run", tmp_path / "w3.npz", progress=False)
 
 
 def test_weights_file_errors(tmp_path):

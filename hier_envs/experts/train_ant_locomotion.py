@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hier_envs.atomic_io import write_bytes_atomic
+from hier_envs.atomic_io import write_bytes_atomic, write_json_atomic
 from hier_envs.experts.ant_locomotion import WEIGHTS_PATH, LocomotionPolicy, weights_sha256
 
 
@@ -107,7 +107,11 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
 
     torch.set_num_threads(1)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    config_path = run_dir / "config.json"
+    config_dict = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as stored
+    if config_path.exists() and json.loads(config_path.read_text()) != config_dict:
+        raise ValueError(f"{run_dir} holds a run with another config ({config_path}); use a new --run-dir")
+    write_json_atomic(config_path, config_dict)
     latest = _latest_checkpoint(run_dir)
     venv = _make_vec_env(config)
     if latest is None:
@@ -121,7 +125,7 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
         )
     else:
         model, venv = _load_checkpoint(latest, venv)
-    # One SB3 CSV log per (re)start: progress_<first step>.csv (episode return, fps, losses).
+    # One SB3 CSV log per (re)start: log_from_<first step>/progress.csv (episode return, fps, losses).
     from stable_baselines3.common.logger import configure
 
     log_dir = run_dir / f"log_from_{model.num_timesteps}"
