@@ -366,5 +366,5 @@ def test_shipped_expert_walks_to_the_first_colour():
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id, threshold", [("HierAnt-Pretrain-v0", 0.8), ("HierAnt-v0", 0.6)])
 def test_shipped_expert_success(env_id, threshold):
-    stats = evaluate_ant_expert(env_id, 200, seed=0)
+    stats = evaluate_ant_expert(env_id, 200, seed=1)  # the stream of results/ant_expert.json
     assert stats["success_rate"] >= threshold, stats
