@@ -38,6 +38,7 @@ import numpy as np
 
 from hier_envs.ant import HierAntEnv
 from hier_envs.experts.ant_locomotion import WEIGHTS_PATH, LocomotionPolicy, locomotion_features
+from hier_envs.experts.env_access import started_env
 
 UNREACHABLE = -1
 DEFAULT_LOOKAHEAD = 1.0
@@ -45,12 +46,7 @@ DEFAULT_LOOKAHEAD = 1.0
 
 
 def _ant_env(env: Any) -> HierAntEnv:
-    inner = getattr(env, "unwrapped", env)
-    if not isinstance(inner, HierAntEnv):
-        raise TypeError(f"AntExpert acts on HierAnt envs, got {type(inner).__name__}")
-    if inner.layout is None or inner.progress is None:
-        raise RuntimeError("call env.reset() before asking the expert for an action")
-    return inner
+    return started_env(env, HierAntEnv, "ant expert")
 
 
 def cell_distances(grid_size: int, blocked: np.ndarray, target: int) -> np.ndarray:

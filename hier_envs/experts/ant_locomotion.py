@@ -57,7 +57,7 @@ def locomotion_features(qpos: np.ndarray, qvel: np.ndarray, direction_xy: np.nda
     if not np.isfinite(norm) or norm == 0.0:
         raise ValueError(f"direction_xy must be a finite non-zero 2-vector, got {direction_xy!r}")
     w, x, y, z = qpos[3:7]
-    yaw = np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    yaw = torso_yaw(qpos)
     cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
     vx, vy = qvel[0], qvel[1]
     dx, dy = direction[0] / norm, direction[1] / norm

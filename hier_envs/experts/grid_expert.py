@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from hier_envs.experts.env_access import started_env
 from hier_envs.grid import HierGridEnv
 from hier_envs.grid_layout import GridLayout, base_transitions, transitions_with_walls
 
@@ -149,12 +150,7 @@ def _base(grid_size: int) -> np.ndarray:
 
 def _grid_env(env: Any) -> HierGridEnv:
     """The :class:`HierGridEnv` under ``env`` (accepts gym wrappers), after a reset."""
-    raw = getattr(env, "unwrapped", env)
-    if not isinstance(raw, HierGridEnv):
-        raise TypeError(f"the grid expert needs a HierGridEnv (or a wrapper of one), got {env!r}")
-    if raw.layout is None or raw.progress is None:
-        raise RuntimeError("call env.reset() before asking the expert for an action")
-    return raw
+    return started_env(env, HierGridEnv, "grid expert")
 
 
 class GridExpert:
