@@ -1,8 +1,10 @@
-"""Pretrain the grid base model on expert behaviour (SPEC A§3.1, A§3.2, B4).
+"""Pretrain a base model on expert behaviour (SPEC A§3.1-3.3, B4): grid transformer or ant Hawk SSM.
 
 The loss is next-action NLL plus λ times next-observation NLL over whole episodes of
 observation tokens (no actions as inputs, SPEC §9.2 item 11). AdamW with a constant learning
-rate, as Table A4.
+rate, as Tables A4/A5. The model family follows ``PretrainConfig.model``
+(:mod:`agents.models.base_models`); ``PRETRAIN_PRESETS`` are the grid's and
+``ANT_PRETRAIN_PRESETS`` the ant's.
 
 A run directory holds::
 
@@ -37,30 +39,42 @@ from agents.checkpoints import (
     save_checkpoint,
     set_generator_state,
 )
-from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer, TransformerConfig, sequence_loss
+from agents.models.base_models import (
+    BaseModel,
+    BaseModelConfig,
+    base_model_config_from_dict,
+    base_model_config_to_dict,
+    build_base_model,
+)
+from agents.models.hawk import HAWK_PRESETS, HawkSSM
+from agents.models.transformer import TRANSFORMER_PRESETS
 from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 BASE_MODEL_KIND = "base_model"
-METRIC_FIELDS = (
-    "step",
-    "train_loss",
-    "train_action_nll",
-    "train_obs_nll",
-    "train_action_accuracy",
-    "val_action_nll",
-    "val_obs_nll",
-    "val_action_accuracy",
-    "elapsed_s",
-)
+
+
+def metric_fields(action_metric: str) -> tuple[str, ...]:
+    """Columns of ``metrics.csv``; ``action_metric`` is the model's ``ACTION_METRIC``."""
+    return (
+        "step",
+        "train_loss",
+        "train_action_nll",
+        "train_obs_nll",
+        f"train_{action_metric}",
+        "val_action_nll",
+        "val_obs_nll",
+        f"val_{action_metric}",
+        "elapsed_s",
+    )
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Base-model pretraining hyperparameters (SPEC A§3.2 Table A4; presets SPEC B5)."""
+    """Base-model pretraining hyperparameters (SPEC A§3.2 Table A4, A§3.3 Table A5; presets SPEC B5)."""
 
-    model: TransformerConfig = field(default_factory=lambda: TRANSFORMER_PRESETS["default"])
-    """Model sizes."""
+    model: BaseModelConfig = field(default_factory=lambda: TRANSFORMER_PRESETS["default"])
+    """Model family and sizes (``TransformerConfig`` for the grid, ``HawkConfig`` for the ant)."""
     train_steps: int = 10_000
     """Optimiser steps (paper: 256,000)."""
     batch_size: int = 128
@@ -103,7 +117,9 @@ class PretrainConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values["model"] = base_model_config_to_dict(self.model)
+        return values
 
 
 PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
@@ -124,6 +140,24 @@ PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
 rather than the paper's 3e-4 (with 1/300 of the paper's samples, 3e-4 was still far from
 converged: with the flat embedding, validation NLL 1.057 at 2,000 steps on 50k episodes, against
 1.002 at lr 1e-3 on 300k episodes, where no train/validation gap appeared)."""
+
+ANT_PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
+    "smoke": PretrainConfig(
+        model=HAWK_PRESETS["smoke"], train_steps=30, batch_size=8, obs_loss_weight=10.0, eval_every=10,
+        checkpoint_every=10, snapshot_steps=(10, 30), num_threads=1,
+    ),
+    "default": PretrainConfig(
+        model=HAWK_PRESETS["default"], train_steps=4000, batch_size=32, learning_rate=5e-4, obs_loss_weight=10.0,
+        eval_every=250, checkpoint_every=250, snapshot_steps=(1000, 2000, 4000),
+    ),
+    "paper": PretrainConfig(
+        model=HAWK_PRESETS["paper"], train_steps=204_800, batch_size=512, obs_loss_weight=10.0, eval_every=2000,
+        checkpoint_every=2000, snapshot_steps=(25_600, 51_200, 102_400, 204_800),
+    ),
+}
+"""Named ant pretraining configurations (SPEC A§3.3, B5): ``paper`` is Table A5 (λ = 10, 204,800
+steps at batch 512, lr 3e-4); ``default`` is sized for ≤ 90 minutes on 2 CPU cores (about 1.3 s
+per step of 32 whole episodes) with a higher constant learning rate for its far smaller budget."""
 
 
 class LengthBucketSampler:
@@ -147,13 +181,18 @@ class LengthBucketSampler:
 
 
 def batch_tensors(dataset: EpisodeDataset, indices: np.ndarray) -> dict[str, torch.Tensor]:
-    """Padded episode batch as tensors; padded actions are set to 0 and masked out."""
+    """Padded episode batch as tensors; padded actions are set to 0 and masked out.
+
+    Discrete actions (padding -1) become 0 where padded; continuous actions are already zero
+    there and are passed through untouched (never clipped).
+    """
     batch = dataset.padded_batch(indices)
     mask = torch.from_numpy(batch["mask"])
+    actions = batch["actions"]
     return {
         "observations": torch.from_numpy(batch["observations"]),
         "next_observations": torch.from_numpy(batch["next_observations"]),
-        "actions": torch.from_numpy(np.maximum(batch["actions"], 0)),
+        "actions": torch.from_numpy(actions if actions.dtype.kind == "f" else np.maximum(actions, 0)),
         "subgoals": torch.from_numpy(batch["subgoals"]),
         "mask": mask,
     }
@@ -161,18 +200,16 @@ def batch_tensors(dataset: EpisodeDataset, indices: np.ndarray) -> dict[str, tor
 
 @torch.no_grad()
 def evaluate_nll(
-    model: CausalTransformer, dataset: EpisodeDataset, indices: np.ndarray, obs_loss_weight: float, chunk: int = 256
+    model: BaseModel, dataset: EpisodeDataset, indices: np.ndarray, obs_loss_weight: float, chunk: int = 256
 ) -> dict[str, float]:
-    """Validation NLLs and accuracy averaged over all valid timesteps of ``indices``."""
+    """Validation NLLs and the model's action metric averaged over all valid timesteps of ``indices``."""
     was_training = model.training
     model.eval()
-    totals = {"action_nll": 0.0, "obs_nll": 0.0, "action_accuracy": 0.0}
+    totals = {"action_nll": 0.0, "obs_nll": 0.0, model.ACTION_METRIC: 0.0}
     n_total = 0
     for start in range(0, len(indices), chunk):
         batch = batch_tensors(dataset, indices[start : start + chunk])
-        losses = sequence_loss(
-            model(batch["observations"]), batch["actions"], batch["next_observations"], batch["mask"], obs_loss_weight
-        )
+        losses = model.loss(model(batch["observations"]), batch, obs_loss_weight)
         n_valid = int(batch["mask"].sum())
         for key in totals:
             totals[key] += float(losses[key]) * n_valid
@@ -181,14 +218,39 @@ def evaluate_nll(
     return {key: value / n_total for key, value in totals.items()}
 
 
-def load_base_model(path: str | Path) -> CausalTransformer:
+def observation_statistics(dataset: EpisodeDataset, indices: np.ndarray, min_scale: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and standard deviation (floored at ``min_scale``) of the observations of
+    episodes ``indices`` (the training split, so validation data never leak into the model)."""
+    subset = dataset.subset(indices)
+    observations = subset.decode_observations(np.arange(subset.observations.shape[0])).astype(np.float64)
+    return (torch.from_numpy(observations.mean(0)).float(),
+            torch.from_numpy(np.maximum(observations.std(0), min_scale)).float())
+
+
+def check_dataset_fits(model_config: BaseModelConfig, dataset: EpisodeDataset) -> None:
+    """``ValueError`` unless ``dataset``'s observations and actions are what ``model_config`` models."""
+    continuous = dataset.actions.ndim == 2
+    wants_continuous = hasattr(model_config, "action_dim")
+    action_size = dataset.actions.shape[1] if continuous else None
+    if dataset.obs_dim != model_config.obs_dim or continuous != wants_continuous or (
+        continuous and action_size != model_config.action_dim
+    ):
+        raise ValueError(
+            f"dataset {dataset!r} (obs_dim={dataset.obs_dim}, "
+            f"{'continuous actions of size ' + str(action_size) if continuous else 'discrete actions'}) does not fit "
+            f"{type(model_config).__name__}(obs_dim={model_config.obs_dim}); grid data trains the transformer, "
+            "ant data the Hawk SSM"
+        )
+
+
+def load_base_model(path: str | Path) -> BaseModel:
     """Load a pretrained base model written by :func:`pretrain` (``model.pt`` or a snapshot)."""
     record = load_checkpoint(path, expected_kind=BASE_MODEL_KIND)
     try:
-        model_config = TransformerConfig.from_dict(record["config"]["model"])
+        model_config = base_model_config_from_dict(record["config"]["model"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: base-model checkpoint has no valid model config ({error})") from error
-    model = CausalTransformer(model_config)
+    model = build_base_model(model_config)
     load_model_state(model, record["model"], path)
     return model
 
@@ -206,6 +268,7 @@ def pretrain(
     ``stop_after`` ends the call after that many total steps without writing ``model.pt``
     (used to test resumption); calling again continues from ``latest.pt``.
     """
+    check_dataset_fits(config.model, dataset)
     set_threads(config.num_threads)
     run_dir = Path(run_dir)
     latest_path = run_dir / "latest.pt"
@@ -217,15 +280,17 @@ def pretrain(
         return final_path
 
     torch.manual_seed(config.seed)  # model initialisation
-    model = CausalTransformer(config.model)
+    model = build_base_model(config.model)
+    train_indices, val_indices = dataset.split(config.val_fraction, seed=config.seed)
+    if isinstance(model, HawkSSM):
+        model.set_observation_statistics(*observation_statistics(dataset, train_indices))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=config.weight_decay
     )
     batch_rng = np.random.default_rng([config.seed, 17])
-    train_indices, val_indices = dataset.split(config.val_fraction, seed=config.seed)
     val_indices = val_indices[: config.val_max_episodes]
     sampler = LengthBucketSampler(train_indices, dataset.episode_lengths, config.length_buckets)
-    log = CsvLog(run_dir / "metrics.csv", METRIC_FIELDS)
+    log = CsvLog(run_dir / "metrics.csv", metric_fields(model.ACTION_METRIC))
     step, elapsed = 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=BASE_MODEL_KIND)
@@ -252,17 +317,14 @@ def pretrain(
         )
 
     model.train()
-    window: dict[str, list[float]] = {"loss": [], "action_nll": [], "obs_nll": [], "action_accuracy": []}
+    window: dict[str, list[float]] = {"loss": [], "action_nll": [], "obs_nll": [], model.ACTION_METRIC: []}
     end = config.train_steps if stop_after is None else min(stop_after, config.train_steps)
     bar = tqdm(total=config.train_steps, initial=step, desc="pretrain", disable=not progress, dynamic_ncols=True)
     tic = time.perf_counter()
     while step < end:
         indices = sampler.sample(batch_rng, config.batch_size)
         batch = batch_tensors(dataset, indices)
-        losses = sequence_loss(
-            model(batch["observations"]), batch["actions"], batch["next_observations"], batch["mask"],
-            config.obs_loss_weight,
-        )
+        losses = model.loss(model(batch["observations"]), batch, config.obs_loss_weight)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()
@@ -277,7 +339,7 @@ def pretrain(
             row = {f"train_{key}": float(np.mean(values)) for key, values in window.items()}
             row.update({f"val_{key}": value for key, value in val.items()}, step=step, elapsed_s=elapsed)
             log.append(row)
-            bar.set_postfix(val_nll=f"{val['action_nll']:.3f}", acc=f"{val['action_accuracy']:.3f}")
+            bar.set_postfix(val_nll=f"{val['action_nll']:.3f}")
             window = {key: [] for key in window}
         if step in config.snapshot_steps:
             elapsed += time.perf_counter() - tic
@@ -295,19 +357,20 @@ def pretrain(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m agents.pretrain --preset default --dataset D.npz --run-dir DIR``."""
+    """``python -m agents.pretrain [--env ant] --preset default --dataset D.npz --run-dir DIR``."""
     import argparse
 
     from hier_envs.datasets import load_dataset
 
-    parser = argparse.ArgumentParser(description="Pretrain the grid base model (SPEC A§3).")
+    parser = argparse.ArgumentParser(description="Pretrain a base model: grid transformer or ant Hawk SSM (SPEC A§3).")
+    parser.add_argument("--env", choices=("grid", "ant"), default="grid", help="model family and preset table")
     parser.add_argument("--preset", choices=sorted(PRETRAIN_PRESETS), default="default")
     parser.add_argument("--dataset", required=True, help="dataset D written by python -m hier_envs.datasets")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     parser.add_argument("--train-steps", type=int, default=None, help="override the preset's step count")
     args = parser.parse_args(argv)
-    config = PRETRAIN_PRESETS[args.preset]
+    config = (PRETRAIN_PRESETS if args.env == "grid" else ANT_PRETRAIN_PRESETS)[args.preset]
     overrides = {key: value for key, value in (("seed", args.seed), ("train_steps", args.train_steps)) if value is not None}
     config = dataclasses.replace(config, **overrides)
     path = pretrain(config, load_dataset(args.dataset), args.run_dir)

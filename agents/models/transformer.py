@@ -425,6 +425,9 @@ class CausalTransformer(nn.Module):
     layer by an explicit ``controller`` argument (SPEC A§3.4, A§5.1 item 7).
     """
 
+    ACTION_METRIC = "action_accuracy"
+    """The per-step action metric :meth:`loss` reports besides the NLLs."""
+
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         if not isinstance(config, TransformerConfig):
@@ -608,6 +611,10 @@ class CausalTransformer(nn.Module):
         cache.pending_layer, cache.pending_mask = None, None
         action_logits, next_obs_logits = self._heads(x)  # (B, A), (B, D)
         return StepOutput(action_logits, next_obs_logits)
+
+    def loss(self, output: ModelOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
+        """:func:`sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`."""
+        return sequence_loss(output, batch["actions"], batch["next_observations"], batch["mask"], obs_loss_weight)
 
     def step(
         self,
