@@ -1,9 +1,10 @@
 """Base-model study: datasets → pretraining → probes → ground-truth controllers → report.
 
-``python -m agents.base_model_study --preset default`` runs SPEC A§3–4 end to end for the grid
-and writes a results folder::
+``python -m agents.base_model_study [--env ant] --preset default`` runs SPEC A§3–4 end to end
+for the grid (causal transformer, low-rank controllers, Fig. 3/4a) or the ant (Hawk SSM, full
+linear controllers, Fig. 4b) and writes a results folder::
 
-    results/base_model_<preset>/
+    results/base_model_<preset>/       (grid; the ant's is results/base_model_ant_<preset>/)
     ├── report.md          tables: probe accuracy per layer × checkpoint, controller success per
     │                      layer, unsteered success, pretraining wall time
     ├── results.json       every number in the report
@@ -32,17 +33,19 @@ import torch
 
 from agents.checkpoints import load_checkpoint, save_checkpoint
 from agents.controllers import (
+    ANT_CONTROLLER_PRESETS,
     CONTROLLER_PRESETS,
     ControllerConfig,
     evaluate_subgoal_controllers,
     train_subgoal_controllers,
 )
 from agents.models.controller import freeze
-from agents.pretrain import PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
+from agents.pretrain import ANT_PRETRAIN_PRESETS, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
 from agents.training_utils import CsvLog, set_threads, tuples_to_lists, write_text_atomic
-from hier_envs.datasets import EpisodeDataset, generate_grid_dataset, load_dataset, save_dataset
+from hier_envs.experts.ant_expert import evaluate_ant_expert
+from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,28 @@ DATA_PRESETS: dict[str, GridDataConfig] = {
 
 
 @dataclass(frozen=True)
+class AntDataConfig:
+    """Ant expert datasets D (sampled torques) and D* (mean torques) (SPEC A§2.3, B3)."""
+
+    d_episodes: int = 3000
+    """Successful episodes in D (pretraining); the paper gives no size (SPEC §9.1 item 1)."""
+    dstar_episodes: int = 1000
+    """Successful episodes in D*, for controllers and the metacontroller."""
+    seed: int = 1
+
+
+ANT_DATA_PRESETS: dict[str, AntDataConfig] = {
+    "smoke": AntDataConfig(d_episodes=4, dstar_episodes=3),
+    "default": AntDataConfig(),
+    "paper": AntDataConfig(d_episodes=20_000, dstar_episodes=5000),
+}
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """Everything one base-model study runs (presets SPEC B5)."""
 
-    data: GridDataConfig
+    data: GridDataConfig | AntDataConfig
     pretrain: PretrainConfig
     probes: ProbeConfig
     controllers: ControllerConfig
@@ -78,13 +99,71 @@ class StudyConfig:
     eval_episodes: int = 1000
     """Post-training episodes per evaluation (SPEC acceptance: 1,000)."""
     eval_seed: int = 10_000
+    eval_greedy: bool = False
+    """Act with the action head's mode / mean instead of sampling (the ant evaluates the mean, as
+    its expert's D* does)."""
+    eval_batch_envs: int = 250
+    """Environments stepped together in evaluation."""
 
+    @property
+    def env(self) -> str:
+        """``"grid"`` or ``"ant"``, from the data config."""
+        return "ant" if isinstance(self.data, AntDataConfig) else "grid"
+
+    @property
+    def env_ids(self) -> tuple[str, str]:
+        """(post-training id, pretraining id)."""
+        return ("HierAnt-v0", "HierAnt-Pretrain-v0") if self.env == "ant" else ("HierGrid-v0", "HierGrid-Pretrain-v0")
 
 STUDY_PRESETS: dict[str, StudyConfig] = {
     name: StudyConfig(DATA_PRESETS[name], PRETRAIN_PRESETS[name], PROBE_PRESETS[name], CONTROLLER_PRESETS[name])
     for name in ("smoke", "default", "paper")
 }
 STUDY_PRESETS["smoke"] = dataclasses.replace(STUDY_PRESETS["smoke"], eval_episodes=40)
+
+ANT_PROBE_PRESETS: dict[str, ProbeConfig] = {
+    "smoke": PROBE_PRESETS["smoke"],
+    "default": ProbeConfig(n_episodes=400),
+    "paper": ProbeConfig(n_episodes=1000, train_steps=8000),
+}
+"""Ant probes see fewer episodes: an ant episode has about 3× the grid's steps, and residuals of
+every layer are held in memory at once."""
+
+ANT_STUDY_PRESETS: dict[str, StudyConfig] = {
+    name: StudyConfig(
+        ANT_DATA_PRESETS[name], ANT_PRETRAIN_PRESETS[name], ANT_PROBE_PRESETS[name], ANT_CONTROLLER_PRESETS[name],
+        controller_layers=layers, eval_episodes=episodes, eval_greedy=True, eval_batch_envs=100,
+    )
+    for name, layers, episodes in (("smoke", (0, 1), 4), ("default", (0, 2, 4, 6, 8), 200), ("paper", None, 1000))
+}
+"""Ant studies (Fig. 4b): every other insertion layer at ``default`` (one controller fit costs
+minutes on CPU), 200 post-training episodes each; ``paper`` uses Table A8 and every layer."""
+
+
+def ensure_datasets(config: GridDataConfig | AntDataConfig, run_dir: Path, progress: bool = True) -> tuple[EpisodeDataset, EpisodeDataset]:
+    """D and D* of the study's env, generated on first use (grid or ant by the config's type)."""
+    if isinstance(config, AntDataConfig):
+        return ensure_ant_datasets(config, run_dir, progress)
+    return ensure_grid_datasets(config, run_dir, progress)
+
+
+def ensure_ant_datasets(config: AntDataConfig, run_dir: Path, progress: bool = True) -> tuple[EpisodeDataset, EpisodeDataset]:
+    """Load the ant D (sampled torques) and D* (mean torques) from ``run_dir``, generating them on first use."""
+    datasets = []
+    for name, episodes, mode, seed in (
+        ("data_D.npz", config.d_episodes, "sampled", config.seed),
+        ("data_Dstar.npz", config.dstar_episodes, "mean", config.seed + 1),
+    ):
+        path = run_dir / name
+        if not path.exists():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_dataset(generate_ant_dataset(episodes, mode == "sampled", seed, progress=progress), path)
+        dataset = load_dataset(path)
+        generator = dataset.metadata["generator"]
+        if (generator["episodes"], generator["actions"], generator["seed"]) != (episodes, mode, seed):
+            raise ValueError(f"{path} was generated with {generator}, not ({episodes=}, actions={mode!r}, {seed=}); use a new run dir")
+        datasets.append(dataset)
+    return datasets[0], datasets[1]
 
 
 def ensure_grid_datasets(config: GridDataConfig, run_dir: Path, progress: bool = True) -> tuple[EpisodeDataset, EpisodeDataset]:
@@ -125,7 +204,8 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
     set_threads(config.pretrain.num_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = StageCache(run_dir / "stages")
-    d_data, dstar_data = ensure_grid_datasets(config.data, run_dir, progress)
+    d_data, dstar_data = ensure_datasets(config.data, run_dir, progress)
+    post_env_id, pretrain_env_id = config.env_ids
 
     model_path = pretrain(config.pretrain, d_data, run_dir / "base_model", progress=progress)
     pretrain_record = load_checkpoint(model_path)
@@ -142,11 +222,19 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
             probes[str(step)] = {key: value.tolist() for key, value in result.items()}
         probes = stages.put("probes", probes)
 
+    expert = None
+    if config.env == "ant":  # the paper normalises ant success by its expert's (SPEC A§2.3)
+        expert = stages.get("expert")
+        if expert is None:
+            report = evaluate_ant_expert(post_env_id, config.eval_episodes, config.eval_seed)
+            expert = stages.put("expert", {key: report[key] for key in ("success_rate", "episodes", "seed", "mean_colors_visited")})
+
     unsteered = stages.get("unsteered")
     if unsteered is None:
         unsteered = {}
-        for env_id in ("HierGrid-v0", "HierGrid-Pretrain-v0"):
-            stats = evaluate_policy(model, env_id, config.eval_episodes, config.eval_seed)
+        for env_id in (post_env_id, pretrain_env_id):
+            stats = evaluate_policy(model, env_id, config.eval_episodes, config.eval_seed, batch_envs=config.eval_batch_envs,
+                                    greedy=config.eval_greedy)
             unsteered[env_id] = _stats_dict(stats)
         unsteered = stages.put("unsteered", unsteered)
 
@@ -163,7 +251,9 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
             {"kind": "subgoal_controllers", "model": trained.state_dict(), "optimizer": None,
              "step": config.controllers.train_steps, "config": dataclasses.asdict(config.controllers), "layer": layer},
         )
-        stats = evaluate_subgoal_controllers(model, trained, layer, n_episodes=config.eval_episodes, seed=config.eval_seed)
+        stats = evaluate_subgoal_controllers(model, trained, layer, env_id=post_env_id, n_episodes=config.eval_episodes,
+                                             seed=config.eval_seed, greedy=config.eval_greedy,
+                                             batch_envs=config.eval_batch_envs)
         controllers[str(layer)] = {
             **_stats_dict(stats),
             "final_train_nll": float(np.mean(losses[-20:])),
@@ -172,6 +262,8 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         stages.put("controllers", controllers)
 
     results = {
+        "env": config.env,
+        "env_ids": list(config.env_ids),
         "config": tuples_to_lists(dataclasses.asdict(config)),
         "pretraining": {
             "wall_seconds": pretrain_record["elapsed_s"],
@@ -181,6 +273,7 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         "probes": probes,
         "unsteered": unsteered,
         "controllers": controllers,
+        "expert": expert,
         "controlled_layer": model.config.controlled_layer,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "command": " ".join(sys.argv),
@@ -211,8 +304,12 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
     steps = sorted(probes, key=int)
     n_layers = len(probes[steps[-1]]["val_accuracy"])
     mid = results["controlled_layer"]
+    post_env_id, _ = results.get("env_ids", ["HierGrid-v0", "HierGrid-Pretrain-v0"])
+    ant = results.get("env") == "ant"
+    task_colors = 4 if ant else 12
+    expert = results.get("expert")
     lines = [
-        "# Grid base model study",
+        f"# {'Ant' if ant else 'Grid'} base model study",
         "",
         f"Command: `{results['command']}`  ",
         f"Pretraining: {results['pretraining']['steps']} steps in {results['pretraining']['wall_seconds'] / 60:.1f} min "
@@ -228,15 +325,28 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
         lines.append(f"| {step} | " + " | ".join(f"{a:.3f}" for a in accuracy) + f" | {probes[step]['chance_accuracy'][0]:.3f} |")
     lines += [
         "",
-        f"## Ground-truth-label controllers on the unseen post-training task HierGrid-v0 (SPEC A§4.2; mid-depth = layer {mid})",
+        f"## Ground-truth-label controllers on the unseen post-training task {post_env_id} (SPEC A§4.2; mid-depth = layer {mid})",
         "",
-        "| insertion layer | success rate | episodes | mean colours visited (of 12) | mean length |",
-        "|---|---|---|---|---|",
+    ]
+    if expert is not None:
+        lines += [
+            f"Normalised success divides by the ant expert's own success on {post_env_id} "
+            f"({expert['success_rate']:.3f} over {expert['episodes']} episodes of its own evaluation stream, seed "
+            f"{expert['seed']}), as the paper does.",
+            "",
+        ]
+    normalised_header = " normalised success |" if expert is not None else ""
+    lines += [
+        f"| insertion layer | success rate |{normalised_header} episodes | mean colours visited (of {task_colors}) | mean length |",
+        "|---|---|---|---|---|" + ("---|" if expert is not None else ""),
     ]
     for layer in sorted(controllers, key=int):
         row = controllers[layer]
+        normalised = ""
+        if expert is not None:
+            normalised = f" {row['success_rate'] / expert['success_rate']:.3f} |" if expert["success_rate"] > 0 else " n/a |"
         lines.append(
-            f"| {layer}{' (mid)' if int(layer) == mid else ''} | {row['success_rate']:.3f} | {row['episodes']} | "
+            f"| {layer}{' (mid)' if int(layer) == mid else ''} | {row['success_rate']:.3f} |{normalised} {row['episodes']} | "
             f"{row['mean_colors_visited']:.2f} | {row['mean_length']:.1f} |"
         )
     lines += ["", "## Unsteered base model", "", "| env | success rate | episodes | mean colours visited |", "|---|---|---|---|"]
@@ -257,8 +367,10 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
     figure, axis = plt.subplots(figsize=(5, 3.5))
     layer_ids = sorted(controllers, key=int)
     axis.bar([int(l) for l in layer_ids], [controllers[l]["success_rate"] for l in layer_ids], color="tab:blue")
-    axis.axhline(unsteered["HierGrid-v0"]["success_rate"], color="tab:red", linestyle="--", label="unsteered")
-    axis.set(xlabel="insertion layer", ylabel="success on HierGrid-v0", ylim=(0, 1), title="Ground-truth controllers")
+    axis.axhline(unsteered[post_env_id]["success_rate"], color="tab:red", linestyle="--", label="unsteered")
+    if expert is not None:
+        axis.axhline(expert["success_rate"], color="tab:green", linestyle=":", label="expert")
+    axis.set(xlabel="insertion layer", ylabel=f"success on {post_env_id}", ylim=(0, 1), title="Ground-truth controllers")
     axis.legend()
     figure.tight_layout()
     figure.savefig(out_dir / "controllers.png", dpi=120)
@@ -278,17 +390,18 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Grid base-model study (SPEC A§3-4).")
+    parser = argparse.ArgumentParser(description="Base-model study: pretraining, probes, ground-truth controllers (SPEC A§3-4).")
+    parser.add_argument("--env", choices=("grid", "ant"), default="grid")
     parser.add_argument("--preset", choices=sorted(STUDY_PRESETS), default="default")
-    parser.add_argument("--run-dir", default=None, help="default runs/grid_<preset>")
-    parser.add_argument("--out", default=None, help="default results/base_model_<preset>")
-    parser.add_argument("--layers", type=int, nargs="*", default=None, help="controller insertion layers (default all)")
+    parser.add_argument("--run-dir", default=None, help="default runs/<env>_<preset>")
+    parser.add_argument("--out", default=None, help="default results/base_model_<preset> (grid), results/base_model_ant_<preset>")
+    parser.add_argument("--layers", type=int, nargs="*", default=None, help="controller insertion layers (default: the preset's)")
     args = parser.parse_args(argv)
-    config = STUDY_PRESETS[args.preset]
+    config = (STUDY_PRESETS if args.env == "grid" else ANT_STUDY_PRESETS)[args.preset]
     if args.layers is not None:
         config = dataclasses.replace(config, controller_layers=tuple(args.layers))
-    run_dir = Path(args.run_dir or f"runs/grid_{args.preset}")
-    out_dir = Path(args.out or f"results/base_model_{args.preset}")
+    run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
+    out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
     results = run_study(config, run_dir, out_dir)
     print((out_dir / "report.md").read_text())
     del results

@@ -1,18 +1,22 @@
-"""Ground-truth-label linear residual-stream controllers (SPEC A§4.2, Table A7; paper Fig. 4).
+"""Ground-truth-label linear residual-stream controllers (SPEC A§4.2, Tables A7/A8; paper Fig. 4).
 
-One low-rank controller per ground-truth subgoal ``g``, ``e ← e + A_g (B_gᵀ e)`` (rank 16),
-inserted at one layer of the *frozen* base model and trained to maximise the log-likelihood
-of the D* expert actions (λ = 0). The paper implements this as a metacontroller with β ≡ 1
-and ``z = onehot(g)`` fed to the hypernetwork decoder (SPEC A§4.2 "Implementation"); a decoder
-applied to a one-hot input is a lookup of per-subgoal outputs, so the factors are stored
-directly as ``(K, W, r)`` parameters here (equivalent for the linear-output case, INFERRED).
+One controller per ground-truth subgoal ``g``, inserted at one layer of the *frozen* base model
+and trained to maximise the log-likelihood of the D* expert actions (λ = 0):
+
+- grid (Table A7): low rank, ``e ← e + A_g (B_gᵀ e)`` with rank 16;
+- ant (Table A8): full linear, ``e ← e + U_g e`` with ``U_g`` of shape ``W × W``.
+
+The paper implements this as a metacontroller with β ≡ 1 and ``z = onehot(g)`` fed to the
+hypernetwork decoder (SPEC A§4.2 "Implementation"); a decoder applied to a one-hot input is a
+lookup of per-subgoal outputs, so the matrices are stored directly as ``(K, ...)`` parameters
+here (equivalent for the linear-output case, INFERRED).
 
 Evaluation switches the controller by the ground-truth subgoal sequence on the unseen
-post-training task ``HierGrid-v0`` (SPEC A§4.2 "Evaluation"); the env's ``info["subgoal"]``
-is read by the evaluator only, never by a learning agent.
+post-training task (``HierGrid-v0`` / ``HierAnt-v0``, SPEC A§4.2 "Evaluation"); the env's
+``info["subgoal"]`` is read by the evaluator only, never by a learning agent.
 
-``A`` starts at zero so every controller starts as the identity; ``B`` uses the model's
-variance-scaling initialiser.
+``A`` (and the full ``U``) start at zero so every controller starts as the identity; ``B`` uses
+the model's variance-scaling initialiser.
 """
 
 from __future__ import annotations
@@ -25,20 +29,22 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from agents.models.controller import freeze, low_rank_control
-from agents.models.transformer import CausalTransformer, sequence_loss, variance_scaling_
+from agents.models.base_models import BaseModel
+from agents.models.controller import freeze, full_linear_control, low_rank_control
+from agents.models.transformer import variance_scaling_
 from agents.pretrain import batch_tensors
-from agents.rollouts import RolloutStats, Steering, evaluate_policy
+from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
 from agents.training_utils import check_positive_ints
 from hier_envs.datasets import EpisodeDataset
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    """Ground-truth controller training (SPEC A§4.2, Table A7; presets SPEC B5)."""
+    """Ground-truth controller training (SPEC A§4.2, Tables A7/A8; presets SPEC B5)."""
 
-    rank: int = 16
-    """Rank r of each low-rank controller (Table A7)."""
+    rank: int | None = 16
+    """Rank r of each low-rank controller (Table A7); ``None`` means a full ``W × W`` linear
+    controller (the ant, Table A8)."""
     n_subgoals: int = 4
     """Number of abstract actions K (A, B, C, D)."""
     train_steps: int = 800
@@ -53,7 +59,8 @@ class ControllerConfig:
     """Seeds initialisation and batch sampling."""
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("rank", "n_subgoals", "train_steps", "batch_size"))
+        check_positive_ints(self, ("n_subgoals", "train_steps", "batch_size"))
+        check_positive_ints(self, ("rank",), allow_none=True)
 
 
 CONTROLLER_PRESETS: dict[str, ControllerConfig] = {
@@ -61,27 +68,43 @@ CONTROLLER_PRESETS: dict[str, ControllerConfig] = {
     "default": ControllerConfig(train_steps=800, batch_size=128),
     "paper": ControllerConfig(train_steps=3200, batch_size=512),
 }
+"""Grid presets: ``paper`` is Table A7."""
+
+ANT_CONTROLLER_PRESETS: dict[str, ControllerConfig] = {
+    "smoke": ControllerConfig(rank=None, train_steps=10, batch_size=4, learning_rate=3e-4),
+    "default": ControllerConfig(rank=None, train_steps=400, batch_size=32, learning_rate=3e-4),
+    "paper": ControllerConfig(rank=None, train_steps=3200, batch_size=256, learning_rate=3e-4),
+}
+"""Ant presets (full linear controllers): ``paper`` is Table A8; ``default`` fits one insertion
+layer in about 5 minutes on 2 CPU cores."""
 
 
 class SubgoalControllers(nn.Module):
-    """``K`` low-rank controllers ``U_g = A_g B_gᵀ`` (SPEC A§4.2, Eq. 1)."""
+    """``K`` linear controllers (SPEC A§4.2, Eq. 1): low rank ``U_g = A_g B_gᵀ`` when ``rank`` is
+    an int, a full ``W × W`` matrix ``U_g`` when ``rank`` is ``None``."""
 
-    def __init__(self, width: int, n_subgoals: int, rank: int) -> None:
+    def __init__(self, width: int, n_subgoals: int, rank: int | None) -> None:
         super().__init__()
-        self.a = nn.Parameter(torch.zeros(n_subgoals, width, rank))  # (K, W, r)
-        self.b = nn.Parameter(torch.empty(n_subgoals, width, rank))  # (K, W, r)
-        for k in range(n_subgoals):
-            variance_scaling_(self.b.data[k].T)
+        self.n_subgoals = n_subgoals
+        if rank is None:
+            self.u = nn.Parameter(torch.zeros(n_subgoals, width, width))  # (K, W, W)
+        else:
+            self.a = nn.Parameter(torch.zeros(n_subgoals, width, rank))  # (K, W, r)
+            self.b = nn.Parameter(torch.empty(n_subgoals, width, rank))  # (K, W, r)
+            for k in range(n_subgoals):
+                variance_scaling_(self.b.data[k].T)
 
     def forward(self, residual: Tensor, subgoals: Tensor) -> Tensor:
         """Apply the controller of ``subgoals`` (``(...)`` long) to ``residual`` (``(..., W)``)."""
-        if subgoals.min() < 0 or subgoals.max() >= self.a.shape[0]:
-            raise ValueError(f"subgoal ids must be in [0, {self.a.shape[0]}), got {subgoals.unique().tolist()}")
+        if subgoals.min() < 0 or subgoals.max() >= self.n_subgoals:
+            raise ValueError(f"subgoal ids must be in [0, {self.n_subgoals}), got {subgoals.unique().tolist()}")
+        if hasattr(self, "u"):
+            return full_linear_control(residual, self.u[subgoals])
         return low_rank_control(residual, self.a[subgoals], self.b[subgoals])
 
 
 def train_subgoal_controllers(
-    model: CausalTransformer,
+    model: BaseModel,
     dataset: EpisodeDataset,
     layer: int,
     config: ControllerConfig,
@@ -100,7 +123,7 @@ def train_subgoal_controllers(
             residual = model.forward_lower(batch["observations"], layer)  # (B, T, W)
         controlled = controllers(residual, batch["subgoals"].clamp(min=0))
         output = model.forward_upper(controlled, layer)
-        loss = sequence_loss(output, batch["actions"], batch["next_observations"], batch["mask"], 0.0)["action_nll"]
+        loss = model.loss(output, batch, 0.0)["action_nll"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -112,7 +135,7 @@ def ground_truth_steering(controllers: SubgoalControllers) -> Steering:
     """Steer with the controller of each env's current ground-truth subgoal (evaluation only)."""
 
     def steer(residual: Tensor, infos: dict[str, Any], t: int) -> Tensor:
-        subgoals = torch.from_numpy(np.maximum(np.asarray(infos["subgoal"], dtype=np.int64), 0))  # (B,)
+        subgoals = torch.from_numpy(info_subgoals(infos).clip(min=0))  # (B,); ended rows' outputs are ignored
         with torch.no_grad():
             return controllers(residual, subgoals)
 
@@ -120,14 +143,17 @@ def ground_truth_steering(controllers: SubgoalControllers) -> Steering:
 
 
 def evaluate_subgoal_controllers(
-    model: CausalTransformer,
+    model: BaseModel,
     controllers: SubgoalControllers,
     layer: int,
     env_id: str = "HierGrid-v0",
     n_episodes: int = 1000,
     seed: int = 10_000,
+    greedy: bool = False,
+    batch_envs: int = 250,
 ) -> RolloutStats:
     """Success of the base model steered by ground-truth-switched controllers (SPEC A§4.2)."""
     return evaluate_policy(
-        model, env_id, n_episodes, seed, steering_factory=lambda: ground_truth_steering(controllers), controlled_layer=layer
+        model, env_id, n_episodes, seed, batch_envs=batch_envs,
+        steering_factory=lambda: ground_truth_steering(controllers), controlled_layer=layer, greedy=greedy,
     )

@@ -144,7 +144,7 @@ converged: with the flat embedding, validation NLL 1.057 at 2,000 steps on 50k e
 ANT_PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
     "smoke": PretrainConfig(
         model=HAWK_PRESETS["smoke"], train_steps=30, batch_size=8, obs_loss_weight=10.0, eval_every=10,
-        checkpoint_every=10, snapshot_steps=(10, 30), num_threads=1,
+        checkpoint_every=10, snapshot_steps=(10, 30), num_threads=1, val_fraction=0.25,
     ),
     "default": PretrainConfig(
         model=HAWK_PRESETS["default"], train_steps=4000, batch_size=32, learning_rate=5e-4, obs_loss_weight=10.0,
@@ -282,6 +282,11 @@ def pretrain(
     torch.manual_seed(config.seed)  # model initialisation
     model = build_base_model(config.model)
     train_indices, val_indices = dataset.split(config.val_fraction, seed=config.seed)
+    if len(val_indices) == 0 or len(train_indices) == 0:
+        raise ValueError(
+            f"val_fraction={config.val_fraction} splits the {dataset.n_episodes} episodes of {dataset!r} into "
+            f"{len(train_indices)} training and {len(val_indices)} validation episodes; both must be non-empty"
+        )
     if isinstance(model, HawkSSM):
         model.set_observation_statistics(*observation_statistics(dataset, train_indices))
     optimizer = torch.optim.AdamW(

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.models.transformer import CausalTransformer
+from agents.models.base_models import BaseModel
 from agents.pretrain import batch_tensors
 from agents.training_utils import check_positive_ints
 from hier_envs.datasets import EpisodeDataset
@@ -58,7 +58,7 @@ PROBE_PRESETS: dict[str, ProbeConfig] = {
 
 @torch.no_grad()
 def collect_residuals(
-    model: CausalTransformer, dataset: EpisodeDataset, indices: np.ndarray, chunk: int = 128
+    model: BaseModel, dataset: EpisodeDataset, indices: np.ndarray, chunk: int = 128
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Residuals at every layer for the valid steps of ``indices``.
 
@@ -104,7 +104,7 @@ def train_probes(
         }
 
 
-def probe_model(model: CausalTransformer, dataset: EpisodeDataset, config: ProbeConfig) -> dict[str, np.ndarray]:
+def probe_model(model: BaseModel, dataset: EpisodeDataset, config: ProbeConfig) -> dict[str, np.ndarray]:
     """Per-layer held-out accuracy of linear subgoal probes for one base model."""
     rng = np.random.default_rng([config.seed, 31])
     n = min(config.n_episodes, dataset.n_episodes)

@@ -1,11 +1,13 @@
-"""Batched, incremental rollouts of a (possibly steered) base model in the grid env (SPEC B5).
+"""Batched, incremental rollouts of a (possibly steered) base model in a HierGrid or HierAnt env (SPEC B5).
 
-Episodes run in synchronous batches: every sub-env of a :class:`HierGridVectorEnv` is reset with
-its own seed and stepped until all of them have ended. A sub-env that ends early is
+Episodes run in synchronous batches: every sub-env of a vector env (the batched
+:class:`HierGridVectorEnv` for the grid, a synchronous vector of MuJoCo envs for the ant) is reset
+with its own seed and stepped until all of them have ended. A sub-env that ends early is
 autoreset by the vector env on its next step; its later outputs are ignored. The model runs
-one timestep at a time from a KV cache (no re-encoding of the history, SPEC B4): the lower
-blocks give the residual ``e_t`` at the controlled layer, a *steering* callback may rewrite it
-(SPEC A§3.4, §9.2 item 9), and the upper blocks give the action logits.
+one timestep at a time from its inference state (KV cache or recurrent state; no re-encoding
+of the history, SPEC B4): the lower blocks give the residual ``e_t`` at the controlled layer, a
+*steering* callback may rewrite it (SPEC A§3.4, §9.2 item 9), and the upper blocks give the
+action distribution. Continuous actions are clipped to the env's action bounds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 import hier_envs  # noqa: F401  (registers the ids)
-from agents.models.transformer import CausalTransformer
+from agents.models.base_models import BaseModel
 
 Steering = Callable[[torch.Tensor, dict[str, Any], int], torch.Tensor]
 """``(residual (B, W), infos of the current observation, t) -> rewritten residual (B, W)``."""
@@ -50,9 +52,30 @@ def make_grid_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
 
 
+def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """Batched env for ``env_id``: the id's own ``vector_entry_point`` if it has one (grid),
+    else a synchronous vector of single envs (ant)."""
+    if gym.spec(env_id).vector_entry_point is not None:
+        return make_grid_vector_env(env_id, num_envs)
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+
+
+def _max_steps(envs: gym.vector.VectorEnv) -> int:
+    max_steps = getattr(envs.unwrapped, "max_steps", None)
+    return int(max_steps) if max_steps is not None else int(envs.get_attr("max_steps")[0])
+
+
+def info_subgoals(infos: dict[str, Any]) -> np.ndarray:
+    """``(B,)`` int64 ground-truth subgoals of a vector env's infos; ``-1`` where there is none
+    (after success, or a sub-env whose info lacks the key)."""
+    values = infos["subgoal"]
+    present = infos.get("_subgoal", np.ones(len(values), dtype=bool))
+    return np.array([int(v) if ok and v is not None and v >= 0 else -1 for v, ok in zip(values, present)], dtype=np.int64)
+
+
 @torch.no_grad()
 def rollout_batch(
-    model: CausalTransformer,
+    model: BaseModel,
     envs: gym.vector.VectorEnv,
     seed: int,
     generator: torch.Generator,
@@ -60,26 +83,27 @@ def rollout_batch(
     controlled_layer: int | None = None,
     greedy: bool = False,
 ) -> RolloutStats:
-    """Run one synchronous episode per sub-env; actions are sampled from the model's policy."""
+    """Run one synchronous episode per sub-env; actions are sampled from the model's policy
+    (or its mode / mean if ``greedy``)."""
     layer = model.config.controlled_layer if controlled_layer is None else controlled_layer
     n_envs = envs.num_envs
-    max_steps = envs.unwrapped.max_steps
+    max_steps = _max_steps(envs)
+    space = envs.single_action_space
+    bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
     obs, infos = envs.reset(seed=seed)
-    cache = model.init_cache(n_envs, max_steps + 1)
+    cache = model.init_inference_state(n_envs, max_steps + 1)
     active = np.ones(n_envs, dtype=bool)
     success = np.zeros(n_envs, dtype=bool)
     lengths = np.zeros(n_envs, dtype=np.int64)
     colors_visited = np.zeros(n_envs, dtype=np.int64)
     for t in range(max_steps):
-        residual = model.step_lower(torch.from_numpy(obs), cache, layer)  # (B, W)
+        residual = model.step_lower(torch.from_numpy(np.asarray(obs, dtype=np.float32)), cache, layer)  # (B, W)
         if steering is not None:
             residual = steering(residual, infos, t)
-        logits = model.step_upper(residual, cache, layer).action_logits  # (B, A)
-        if greedy:
-            actions = logits.argmax(-1)
-        else:
-            actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
-        obs, _, terminated, truncated, infos = envs.step(actions.numpy())
+        actions = model.select_action(model.step_upper(residual, cache, layer), generator, greedy).numpy()
+        if bounds is not None:
+            actions = np.clip(actions, *bounds).astype(space.dtype)
+        obs, _, terminated, truncated, infos = envs.step(actions)
         ended = active & (terminated | truncated)
         success[ended] = infos["success"][ended]
         colors_visited[ended] = infos["colors_visited"][ended]
@@ -91,13 +115,14 @@ def rollout_batch(
 
 
 def evaluate_policy(
-    model: CausalTransformer,
+    model: BaseModel,
     env_id: str,
     n_episodes: int,
     seed: int,
     batch_envs: int = 250,
     steering_factory: Callable[[], Steering] | None = None,
     controlled_layer: int | None = None,
+    greedy: bool = False,
 ) -> RolloutStats:
     """Success of the (steered) base model over ``n_episodes`` episodes, in batches.
 
@@ -111,9 +136,9 @@ def evaluate_policy(
     done = 0
     while done < n_episodes:
         size = min(batch_envs, n_episodes - done)
-        envs = make_grid_vector_env(env_id, size)
+        envs = make_vector_env(env_id, size)
         steering = steering_factory() if steering_factory is not None else None
-        parts.append(rollout_batch(model, envs, seed + done, generator, steering, controlled_layer))
+        parts.append(rollout_batch(model, envs, seed + done, generator, steering, controlled_layer, greedy))
         envs.close()
         done += size
     return RolloutStats.concatenate(parts)

@@ -78,3 +78,31 @@ def test_evaluate_policy_is_seeded():
     second = evaluate_policy(model, "HierGrid-v0", 12, seed=5, batch_envs=6)
     np.testing.assert_array_equal(first.lengths, second.lengths)
     assert len(first.success) == 12 and (first.lengths >= 1).all() and (first.lengths <= 100).all()
+
+
+def test_full_linear_controllers_apply_their_own_matrix():
+    controllers = SubgoalControllers(width=5, n_subgoals=4, rank=None)
+    residual = torch.randn(3, 5)
+    subgoals = torch.tensor([3, 0, 3])
+    torch.testing.assert_close(controllers(residual, subgoals), residual)  # U = 0: identity
+    with torch.no_grad():
+        controllers.u.normal_()
+    out = controllers(residual, subgoals)
+    for row, g in enumerate(subgoals.tolist()):
+        torch.testing.assert_close(out[row], residual[row] + controllers.u[g] @ residual[row])
+
+
+def test_ant_rollouts_clip_actions_and_read_none_subgoals():
+    from agents.models.hawk import HAWK_PRESETS, HawkSSM
+    from agents.rollouts import info_subgoals
+
+    assert info_subgoals({"subgoal": np.array([1, None, 3], dtype=object),
+                          "_subgoal": np.array([True, True, False])}).tolist() == [1, -1, -1]
+    torch.manual_seed(0)
+    model = HawkSSM(HAWK_PRESETS["smoke"])
+    with torch.no_grad():
+        model.action_head.bias[:8].fill_(50.0)  # mean torque far outside [-1, 1]: must be clipped, not rejected
+    first = evaluate_policy(model, "HierAnt-v0", 2, seed=3, batch_envs=2, greedy=True)
+    second = evaluate_policy(model, "HierAnt-v0", 2, seed=3, batch_envs=2, greedy=True)
+    np.testing.assert_array_equal(first.lengths, second.lengths)
+    assert len(first.success) == 2 and (first.lengths <= 500).all()

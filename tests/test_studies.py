@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from agents.base_model_study import STUDY_PRESETS, run_study
+from agents.base_model_study import ANT_STUDY_PRESETS, STUDY_PRESETS, run_study
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,15 @@ def test_base_model_study_writes_a_parsable_report(base_study):
     assert len(saved["probes"]["60"]["val_accuracy"]) == config.pretrain.model.n_layers + 1
     report = (out / "report.md").read_text()
     assert "| 1 (mid) |" in report and "HierGrid-v0" in report
+
+
+def test_ant_base_model_study_runs_end_to_end(tmp_path):
+    config = ANT_STUDY_PRESETS["smoke"]
+    results = run_study(config, tmp_path / "run", tmp_path / "out", progress=False)
+    assert results["env"] == "ant" and results["controlled_layer"] == 1
+    assert set(results["controllers"]) == {"0", "1"} and 0.0 <= results["expert"]["success_rate"] <= 1.0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "# Ant base model study" in report and "HierAnt-v0" in report and "(of 4)" in report
 
 
 def test_base_model_study_resumes_from_its_stages(base_study, monkeypatch):

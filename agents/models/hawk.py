@@ -588,6 +588,21 @@ class HawkSSM(nn.Module):
             residual = self._apply_controller(controller, residual)
         return self.step_upper(residual, state, layer)
 
+    def init_inference_state(self, batch_size: int, max_len: int | None = None) -> HawkState:
+        """The incremental-inference state rollouts use; a recurrence needs no ``max_len``."""
+        return self.init_state(batch_size)
+
+    @staticmethod
+    def select_action(output: HawkStepOutput, generator: torch.Generator, greedy: bool = False) -> Tensor:
+        """``(B, A)`` actions: the Gaussian head's mean if ``greedy``, else a sample from it.
+
+        No clipping here: the action bounds belong to the environment (rollouts clip to them).
+        """
+        if greedy:
+            return output.action_mean
+        noise = torch.randn(output.action_mean.shape, generator=generator, dtype=output.action_mean.dtype)
+        return output.action_mean + output.action_log_std.exp() * noise
+
     def loss(self, output: HawkOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
         """:func:`gaussian_sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`
         (next observations standardised like the inputs)."""

@@ -612,6 +612,17 @@ class CausalTransformer(nn.Module):
         action_logits, next_obs_logits = self._heads(x)  # (B, A), (B, D)
         return StepOutput(action_logits, next_obs_logits)
 
+    def init_inference_state(self, batch_size: int, max_len: int) -> KVCache:
+        """The incremental-inference state rollouts use (same name for both model families)."""
+        return self.init_cache(batch_size, max_len)
+
+    @staticmethod
+    def select_action(output: StepOutput, generator: torch.Generator, greedy: bool = False) -> Tensor:
+        """``(B,)`` actions: sampled from the categorical head, or its argmax if ``greedy``."""
+        if greedy:
+            return output.action_logits.argmax(-1)
+        return torch.multinomial(torch.softmax(output.action_logits, -1), 1, generator=generator).squeeze(-1)
+
     def loss(self, output: ModelOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
         """:func:`sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`."""
         return sequence_loss(output, batch["actions"], batch["next_observations"], batch["mask"], obs_loss_weight)
