@@ -114,8 +114,8 @@ def heldout_rate_distortion(
         batch = batch_tensors(dataset, indices[start : start + 256])
         residual = base_model.forward_lower(batch["observations"], layer)
         output = metacontroller(residual, batch["mask"], generator=generator)
-        logits = base_model.forward_upper(output.controlled, layer).action_logits
-        losses = metacontroller_loss(logits, batch["actions"], batch["mask"], output, kl_weight)
+        nll = base_model.action_nll_per_step(base_model.forward_upper(output.controlled, layer), batch["actions"])
+        losses = metacontroller_loss(nll, batch["mask"], output, kl_weight)
         share = len(batch["mask"]) / len(indices)
         for key in totals:
             totals[key] += float(losses[key]) * share

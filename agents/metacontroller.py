@@ -263,13 +263,18 @@ class Metacontroller(nn.Module):
 
 
 def metacontroller_loss(
-    action_logits: Tensor, actions: Tensor, mask: Tensor, output: MetacontrollerOutput, kl_weight: float
+    action_nll_per_step: Tensor, mask: Tensor, output: MetacontrollerOutput, kl_weight: float
 ) -> dict[str, Tensor]:
-    """Action NLL + α · KL, both averaged over valid timesteps (SPEC A§5.2, §9.2 item 5)."""
-    weights = mask.to(action_logits.dtype)  # (B, T)
+    """Action NLL + α · KL, both averaged over valid timesteps (SPEC A§5.2, §9.2 item 5).
+
+    ``action_nll_per_step`` ``(B, T)`` is the frozen base model's ``action_nll_per_step`` on the
+    controlled residual (categorical for the grid, Gaussian for the ant).
+    """
+    if action_nll_per_step.shape != mask.shape:
+        raise ValueError(f"action_nll_per_step must have the mask's shape {tuple(mask.shape)}, got {tuple(action_nll_per_step.shape)}")
+    weights = mask.to(action_nll_per_step.dtype)  # (B, T)
     n_valid = weights.sum()
-    nll = F.cross_entropy(action_logits.flatten(0, 1), actions.flatten().clamp(min=0), reduction="none")
-    action_nll = (nll.view_as(weights) * weights).sum() / n_valid
+    action_nll = (action_nll_per_step * weights).sum() / n_valid
     kl = (output.kl * weights).sum() / n_valid
     switches = ((output.beta >= SWITCH_THRESHOLD).to(weights.dtype) * weights).sum() / mask.shape[0]
     return {"loss": action_nll + kl_weight * kl, "action_nll": action_nll, "kl": kl, "switches_per_episode": switches}

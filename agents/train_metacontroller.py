@@ -31,7 +31,7 @@ from agents.checkpoints import (
 )
 from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacontroller_loss
 from agents.models.controller import freeze
-from agents.models.transformer import CausalTransformer, TransformerConfig
+from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 from hier_envs.datasets import EpisodeDataset
@@ -96,12 +96,12 @@ def kl_weight_at(step: int, config: MetacontrollerTrainConfig) -> float:
     return config.metacontroller.kl_weight * min(1.0, step / config.kl_warmup_steps)
 
 
-def load_cotrained_base_model(path: str | Path) -> CausalTransformer:
+def load_cotrained_base_model(path: str | Path) -> BaseModel:
     """The jointly trained base model stored with a co-trained metacontroller."""
     record = load_checkpoint(path, expected_kind=METACONTROLLER_KIND)
     if "base_model" not in record:
         raise CheckpointError(f"{path}: not a co-trained metacontroller (no base_model weights)")
-    base_model = CausalTransformer(TransformerConfig.from_dict(record["base_model_config"]))
+    base_model = build_base_model(base_model_config_from_dict(record["base_model_config"]))
     load_model_state(base_model, record["base_model"], path)
     return base_model
 
@@ -120,7 +120,7 @@ def load_metacontroller(path: str | Path, width: int) -> Metacontroller:
 
 def train_metacontroller(
     config: MetacontrollerTrainConfig,
-    base_model: CausalTransformer,
+    base_model: BaseModel,
     dataset: EpisodeDataset,
     run_dir: str | Path,
     *,
@@ -140,7 +140,7 @@ def train_metacontroller(
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
     torch.manual_seed(config.seed)
     if config.cotrain:
-        base_model = CausalTransformer(base_model.config)  # fresh initialisation, trained jointly
+        base_model = build_base_model(base_model.config)  # fresh initialisation, trained jointly
         trainable = [*base_model.parameters()]
     else:
         freeze(base_model)
@@ -174,7 +174,7 @@ def train_metacontroller(
         }
         if config.cotrain:
             payload["base_model"] = base_model.state_dict()
-            payload["base_model_config"] = base_model.config.to_dict()
+            payload["base_model_config"] = base_model_config_to_dict(base_model.config)
         save_checkpoint(path, payload)
 
     import time
@@ -188,8 +188,8 @@ def train_metacontroller(
         with torch.set_grad_enabled(config.cotrain):
             residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
         output = metacontroller(residual, batch["mask"], generator=noise)
-        logits = base_model.forward_upper(output.controlled, layer).action_logits  # (B, T, A)
-        losses = metacontroller_loss(logits, batch["actions"], batch["mask"], output, kl_weight_at(step, config))
+        nll = base_model.action_nll_per_step(base_model.forward_upper(output.controlled, layer), batch["actions"])  # (B, T)
+        losses = metacontroller_loss(nll, batch["mask"], output, kl_weight_at(step, config))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()

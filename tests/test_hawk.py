@@ -291,3 +291,20 @@ def test_checkpoint_with_mismatched_shapes_names_the_file(ant_dataset, tmp_path)
     with pytest.raises(CheckpointError, match="wrong_width.pt"):
         load_base_model(bad)
     assert np.isfinite(float(load_base_model(path).obs_mean.sum()))
+
+
+def test_per_step_action_nll_averages_to_the_pretraining_loss_for_both_families():
+    mask = torch.tensor([[True] * 5, [True] * 2 + [False] * 3])
+    hawk = make_model()
+    output = hawk(torch.randn(2, 5, 41))
+    actions = torch.randn(2, 5, 8)
+    per_step = hawk.action_nll_per_step(output, actions)
+    expected = gaussian_sequence_loss(output, actions, torch.zeros(2, 5, 41), mask, 0.0)["action_nll"]
+    torch.testing.assert_close(per_step[mask].mean(), expected)
+    torch.manual_seed(0)
+    transformer = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    grid_output = transformer(torch.rand(2, 5, 637).round())
+    grid_actions = torch.randint(0, 4, (2, 5))
+    batch = {"actions": grid_actions, "next_observations": torch.zeros(2, 5, 637), "mask": mask}
+    torch.testing.assert_close(transformer.action_nll_per_step(grid_output, grid_actions)[mask].mean(),
+                               transformer.loss(grid_output, batch, 0.0)["action_nll"])

@@ -96,12 +96,15 @@ def test_kl_is_summed_over_dims_and_not_beta_weighted():
     out = metacontroller(residual, mask, generator=torch.Generator().manual_seed(2))
     expected = 0.5 * (out.mean**2 + out.log_var.exp() - 1 - out.log_var).sum(-1)
     torch.testing.assert_close(out.kl, expected)
-    logits = torch.zeros(*mask.shape, 4)
-    actions = torch.zeros(mask.shape, dtype=torch.long)
-    losses = metacontroller_loss(logits, actions, mask, out, kl_weight=0.5)
+    nll = torch.rand(mask.shape, generator=torch.Generator().manual_seed(3))
+    nll[~mask] = 1e6  # padding never counts
+    losses = metacontroller_loss(nll, mask, out, kl_weight=0.5)
     kl_mean = (out.kl * mask).sum() / mask.sum()
     torch.testing.assert_close(losses["kl"], kl_mean)
+    torch.testing.assert_close(losses["action_nll"], nll[mask].mean())
     torch.testing.assert_close(losses["loss"], losses["action_nll"] + 0.5 * kl_mean)
+    with pytest.raises(ValueError, match="mask's shape"):
+        metacontroller_loss(nll[:, :-1], mask, out, kl_weight=0.5)
 
 
 def test_force_switch_ablation():

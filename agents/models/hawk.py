@@ -603,6 +603,11 @@ class HawkSSM(nn.Module):
         noise = torch.randn(output.action_mean.shape, generator=generator, dtype=output.action_mean.dtype)
         return output.action_mean + output.action_log_std.exp() * noise
 
+    @staticmethod
+    def action_nll_per_step(output: HawkOutput, actions: Tensor) -> Tensor:
+        """``-ln p(a_t | o_{1:t})`` per step under the Gaussian head, ``(B, T)``."""
+        return gaussian_nll(output.action_mean, output.action_log_std, actions)
+
     def loss(self, output: HawkOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
         """:func:`gaussian_sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`
         (next observations standardised like the inputs)."""

@@ -623,6 +623,13 @@ class CausalTransformer(nn.Module):
             return output.action_logits.argmax(-1)
         return torch.multinomial(torch.softmax(output.action_logits, -1), 1, generator=generator).squeeze(-1)
 
+    @staticmethod
+    def action_nll_per_step(output: ModelOutput, actions: Tensor) -> Tensor:
+        """``-ln p(a_t | o_{1:t})`` per step, ``(B, T)``; padded actions may hold any valid id."""
+        logits = output.action_logits  # (B, T, A)
+        nll = F.cross_entropy(logits.flatten(0, 1), actions.flatten().long().clamp(min=0), reduction="none")
+        return nll.view(logits.shape[:2])
+
     def loss(self, output: ModelOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
         """:func:`sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`."""
         return sequence_loss(output, batch["actions"], batch["next_observations"], batch["mask"], obs_loss_weight)
