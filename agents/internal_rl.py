@@ -20,9 +20,12 @@ the policy is trained. Implementation details, with their spec sources:
    only; a fixed number of epochs × minibatches per batch (§9.2 item 8). No entropy bonus
    (Table A13), no KL penalty. Log-probabilities for the update are recomputed with gradients
    from stored inputs; nothing computed under ``no_grad`` is differentiated.
-6. **Rollouts** — synchronous batches of episodes on the batched grid env with one-step KV-cached
-   base-model inference: lower blocks → ``e_t`` → switch → policy → controller → upper blocks
-   (§9.2 item 9). Reward is the env's sparse success reward.
+6. **Rollouts** — synchronous batches of episodes on the batched grid env (or a synchronous
+   vector of ant envs) with one-step incremental base-model inference (KV cache or recurrent
+   state): lower blocks → ``e_t`` → switch → policy → controller → upper blocks (§9.2 item 9).
+   The base model's action is sampled from its head (or its mode / mean with
+   ``greedy_actions``, the ant's choice); continuous actions are clipped to the env's bounds.
+   Reward is the env's sparse success reward.
 7. **Bookkeeping** — learning curve (success rate vs episodes and env steps), clip fraction,
    decisions per episode and zero-variance batches to ``learning_curve.csv``; checkpoints every
    ``checkpoint_every`` updates; resuming continues the same curve (generator states saved).
@@ -34,8 +37,10 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,8 +56,8 @@ from agents.checkpoints import (
 )
 from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.controller import freeze
-from agents.models.transformer import CausalTransformer
-from agents.rollouts import make_grid_vector_env
+from agents.models.base_models import BaseModel
+from agents.rollouts import _max_steps, make_vector_env
 from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 
 INTERNAL_RL_KIND = "internal_rl"
@@ -67,7 +72,10 @@ class InternalRLConfig:
     """Internal RL hyperparameters (SPEC A§6, Table A13; presets SPEC B5)."""
 
     env_id: str = "HierGrid-v0"
-    """Post-training task (sparse reward, 12 colours)."""
+    """Post-training task (sparse reward; grid: 12 colours, ``HierAnt-v0``: 4)."""
+    greedy_actions: bool = False
+    """The base model acts with its head's mode / mean instead of sampling (ant: its D* is the
+    expert's mean action; exploration lives in the code space)."""
     switch_threshold: float = SWITCH_THRESHOLD
     """A new code is drawn when β_t reaches this (SPEC A§6)."""
     policy_hidden: int = 256
@@ -202,19 +210,20 @@ def clipped_surrogate_loss(
 
 
 class CachedStepper:
-    """One base-model timestep from the KV cache: lower blocks, then upper blocks (SPEC B4, §9.2 item 9)."""
+    """One base-model timestep from the KV cache or recurrent state: lower blocks, then upper
+    blocks (SPEC B4, §9.2 item 9). ``upper`` returns the model's one-step output."""
 
-    def __init__(self, base_model: CausalTransformer, layer: int) -> None:
+    def __init__(self, base_model: BaseModel, layer: int) -> None:
         self.base_model, self.layer = base_model, layer
 
     def reset(self, num_envs: int, max_steps: int) -> None:
-        self.cache = self.base_model.init_cache(num_envs, max_steps + 1)
+        self.cache = self.base_model.init_inference_state(num_envs, max_steps + 1)
 
     def lower(self, obs: Tensor) -> Tensor:
         return self.base_model.step_lower(obs, self.cache, self.layer)  # (B, W)
 
-    def upper(self, controlled: Tensor) -> Tensor:
-        return self.base_model.step_upper(controlled, self.cache, self.layer).action_logits  # (B, A)
+    def upper(self, controlled: Tensor) -> Any:
+        return self.base_model.step_upper(controlled, self.cache, self.layer)
 
 
 class ReencodingStepper(CachedStepper):
@@ -229,24 +238,30 @@ class ReencodingStepper(CachedStepper):
         history = torch.stack(self.observations, 1)  # (B, t, D)
         return self.base_model.forward_lower(history, self.layer)[:, -1]
 
-    def upper(self, controlled: Tensor) -> Tensor:
+    def upper(self, controlled: Tensor) -> Any:
         self.controlled.append(controlled)
         history = torch.stack(self.controlled, 1)  # (B, t, W)
-        return self.base_model.forward_upper(history, self.layer).action_logits[:, -1]
+        output = self.base_model.forward_upper(history, self.layer)
+        return SimpleNamespace(**{field.name: getattr(output, field.name)[:, -1]
+                                  for field in dataclasses.fields(output) if field.name != "residuals"})
 
 
 class InternalRLEnvironment:
-    """The frozen base model + switching unit + decoder around the batched grid env (SPEC A§6)."""
+    """The frozen base model + switching unit + decoder around a batched env (SPEC A§6)."""
 
-    def __init__(self, base_model: CausalTransformer, metacontroller: Metacontroller, env_id: str,
-                 num_envs: int, switch_threshold: float, controlled_layer: int | None = None) -> None:
+    def __init__(self, base_model: BaseModel, metacontroller: Metacontroller, env_id: str,
+                 num_envs: int, switch_threshold: float, controlled_layer: int | None = None,
+                 greedy_actions: bool = False) -> None:
         self.base_model = freeze(base_model)
         self.metacontroller = freeze(metacontroller)
         self.layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
-        self.envs = make_grid_vector_env(env_id, num_envs)
+        self.envs = make_vector_env(env_id, num_envs)
         self.num_envs = num_envs
-        self.max_steps = self.envs.unwrapped.max_steps
+        self.max_steps = _max_steps(self.envs)
         self.switch_threshold = switch_threshold
+        self.greedy_actions = greedy_actions
+        space = self.envs.single_action_space
+        self.action_bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
 
     @torch.no_grad()
     def collect(
@@ -269,7 +284,7 @@ class InternalRLEnvironment:
         lengths = np.zeros(n, dtype=np.int64)
         std = policy.log_std.exp()
         for t in range(self.max_steps):
-            residual = stepper.lower(torch.from_numpy(obs))  # (n, W), uncontrolled e_t
+            residual = stepper.lower(torch.from_numpy(np.asarray(obs, dtype=np.float32)))  # (n, W), uncontrolled e_t
             if t == 0:
                 acts = active.clone()
             else:
@@ -287,9 +302,11 @@ class InternalRLEnvironment:
                 decision_rows.append(rows)
                 code[rows] = sampled
             controlled = mc.apply_controller(residual, code)
-            logits = stepper.upper(controlled)  # (n, A)
-            actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
-            obs, rewards, terminated, truncated, _ = self.envs.step(actions.numpy())
+            step_output = stepper.upper(controlled)
+            actions = self.base_model.select_action(step_output, generator, self.greedy_actions).numpy()
+            if self.action_bounds is not None:
+                actions = np.clip(actions, *self.action_bounds).astype(self.envs.single_action_space.dtype)
+            obs, rewards, terminated, truncated, _ = self.envs.step(actions)
             ended = active.numpy() & (terminated | truncated)
             returns[torch.from_numpy(ended)] = torch.from_numpy(rewards[ended]).float()
             lengths[ended] = t + 1
@@ -364,7 +381,7 @@ def ppo_update(policy: CodePolicy, optimizer: torch.optim.Optimizer, batch: Epis
 
 def train_internal_rl(
     config: InternalRLConfig,
-    base_model: CausalTransformer,
+    base_model: BaseModel,
     metacontroller: Metacontroller,
     run_dir: str | Path,
     *,
@@ -388,7 +405,7 @@ def train_internal_rl(
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     environment = InternalRLEnvironment(base_model, metacontroller, config.env_id, config.rollout_envs,
-                                        config.switch_threshold)
+                                        config.switch_threshold, greedy_actions=config.greedy_actions)
     curve = CsvLog(run_dir / "learning_curve.csv", CURVE_FIELDS, step_field="update")
     update, episodes, env_steps, elapsed = 0, 0, 0, 0.0
     if latest_path.exists():

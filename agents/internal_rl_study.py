@@ -34,7 +34,7 @@ from agents.base_model_study import StageCache
 from agents.internal_rl import INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
 from agents.metacontroller import metacontroller_loss
 from agents.models.controller import freeze
-from agents.models.transformer import CausalTransformer
+from agents.models.base_models import BaseModel
 from agents.pretrain import batch_tensors, load_base_model
 from agents.rollout_throughput import measure_internal_rl_throughput
 from agents.switching_analysis import collect_betas, plot_switching, switching_scores
@@ -103,7 +103,7 @@ def episodes_to_reach(episodes: np.ndarray, success: np.ndarray, threshold: floa
 
 @torch.no_grad()
 def heldout_rate_distortion(
-    base_model: CausalTransformer, metacontroller: Any, dataset: EpisodeDataset, layer: int, kl_weight: float
+    base_model: BaseModel, metacontroller: Any, dataset: EpisodeDataset, layer: int, kl_weight: float
 ) -> dict[str, float]:
     """Action NLL (distortion) and KL (rate) on held-out episodes, with sampled codes as in training."""
     metacontroller.eval()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
-from agents.models.transformer import CausalTransformer
+from agents.models.base_models import BaseModel
 from agents.pretrain import batch_tensors
 from hier_envs.datasets import EpisodeDataset
 
@@ -40,7 +40,7 @@ def boundaries(subgoals: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def collect_betas(
-    base_model: CausalTransformer,
+    base_model: BaseModel,
     metacontroller: Metacontroller,
     dataset: EpisodeDataset,
     indices: np.ndarray,

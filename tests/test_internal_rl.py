@@ -101,3 +101,26 @@ def test_same_seed_same_curve_and_resume(frozen_parts, tmp_path):
     assert len(curves[0]) == 3 and curves[0] == curves[1]
     assert not any(p.requires_grad for p in base.parameters())
     assert not any(p.requires_grad for p in metacontroller.parameters())
+
+
+def test_ant_internal_rl_environment_with_hawk_and_linear_controller():
+    """The same loop on HierAnt: recurrent-state stepping equals re-encoding the history, actions clipped."""
+    from agents.models.hawk import HAWK_PRESETS, HawkSSM
+
+    torch.manual_seed(0)
+    base = HawkSSM(HAWK_PRESETS["smoke"])
+    metacontroller = Metacontroller(base.config.width, MetacontrollerConfig(controller="linear"))
+    environment = InternalRLEnvironment(base, metacontroller, "HierAnt-v0", 2, switch_threshold=0.5, greedy_actions=True)
+    policy = CodePolicy(base.config.width, 8, 16, 0.0)
+    cached = environment.collect(policy, seed=4, generator=torch.Generator().manual_seed(2))
+    assert environment.max_steps == 500 and torch.all(cached.decision_mask.sum(1) >= 1)
+    environment.max_steps = 40  # re-encoding is quadratic in time: compare the first 40 steps
+    short = environment.collect(policy, seed=4, generator=torch.Generator().manual_seed(2))
+    reencoded = environment.collect(policy, seed=4, generator=torch.Generator().manual_seed(2),
+                                    stepper=ReencodingStepper(base, environment.layer))
+    np.testing.assert_array_equal(short.lengths, reencoded.lengths)
+    torch.testing.assert_close(short.codes, reencoded.codes)
+    # the first decision sees identical observations: equal to float32 precision; later ones see
+    # MuJoCo states that contact dynamics drift apart from ~1e-7 torque differences
+    torch.testing.assert_close(short.residuals[:, 0], reencoded.residuals[:, 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(short.residuals, reencoded.residuals, atol=1e-3, rtol=1e-3)
