@@ -1,12 +1,19 @@
 """Stock Stable-Baselines3 baselines trained from scratch on the pinpad envs (SPEC B2, B6).
 
-Three agents, all unmodified SB3 / sb3-contrib classes used through their public API:
+Unmodified SB3 / sb3-contrib classes used through their public API:
 
-| algo | class | observation | label |
-|---|---|---|---|
-| ``recurrent_ppo`` | ``sb3_contrib.RecurrentPPO`` (``MlpLstmPolicy``) | raw (SPEC A§2.1) | faithful |
-| ``ppo`` | ``stable_baselines3.PPO`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged |
-| ``dqn`` | ``stable_baselines3.DQN`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged |
+| algo | class | observation | label | envs |
+|---|---|---|---|---|
+| ``recurrent_ppo`` | ``sb3_contrib.RecurrentPPO`` (``MlpLstmPolicy``) | raw (SPEC A§2.1) | faithful | grid |
+| ``ppo`` | ``stable_baselines3.PPO`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged | grid, ant |
+| ``dqn`` | ``stable_baselines3.DQN`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged | grid |
+| ``ppo_raw`` | ``stable_baselines3.PPO`` (``MlpPolicy``) | raw | raw | ant |
+| ``sac`` | ``stable_baselines3.SAC`` (``MlpPolicy``) | raw | raw | ant |
+| ``sac_privileged`` | ``stable_baselines3.SAC`` (``MlpPolicy``) | :class:`PrivilegedProgressWrapper` | privileged | ant |
+
+On the ant, "raw" agents see the env's observation with no memory, so they cannot know which
+colour comes next (SPEC B2 last bullet); they are the from-scratch, token-level baselines of
+issue #7, and the privileged ones show what the task costs once progress is given.
 
 The raw observation is not Markov for an ordered task (SPEC B2 last bullet), so a memoryless
 agent needs the privileged wrapper; the recurrent agent must remember progress itself.
@@ -50,7 +57,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import RecurrentPPO
-from stable_baselines3 import DQN, PPO
+from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -92,8 +99,45 @@ SB3_ALGORITHMS: dict[str, SB3AlgorithmSpec] = {
     "recurrent_ppo": SB3AlgorithmSpec(RecurrentPPO, privileged=False, eval_deterministic=False),
     "ppo": SB3AlgorithmSpec(PPO, privileged=True, eval_deterministic=False),
     "dqn": SB3AlgorithmSpec(DQN, privileged=True, eval_deterministic=True),
+    "ppo_raw": SB3AlgorithmSpec(PPO, privileged=False, eval_deterministic=False),
+    "sac": SB3AlgorithmSpec(SAC, privileged=False, eval_deterministic=True),
+    "sac_privileged": SB3AlgorithmSpec(SAC, privileged=True, eval_deterministic=True),
 }
-"""The baselines by name (SPEC B2 last bullet): faithful recurrent PPO, privileged PPO and DQN."""
+"""The baselines by name (SPEC B2 last bullet): faithful recurrent PPO, privileged PPO and DQN on
+the grid; PPO and SAC, raw and privileged, on the ant. SAC evaluates its mean action."""
+
+# The ant's PPO settings are those that trained the shipped locomotion expert on the same physics
+# (hier_envs/experts/train_ant_locomotion.py: 8 envs, n_steps 256, batch 128, lr 3e-4, [256, 256]
+# ReLU, log_std_init -1), without VecNormalize since the observation is already symlog-scaled.
+_ANT_PPO: dict[str, Any] = {
+    "policy": "MlpPolicy",
+    "n_envs": 8,
+    "n_steps": 256,
+    "batch_size": 128,
+    "n_epochs": 10,
+    "learning_rate": 3e-4,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+    "policy_kwargs": {"net_arch": [256, 256], "activation_fn": torch.nn.ReLU, "log_std_init": -1.0},
+}
+# rl-zoo hyperparams/sac.yml MuJoCo entries (Ant-v3: SB3 defaults with learning_starts 10000:
+# lr 3e-4, batch 256, tau 0.005, gamma 0.99, one gradient step per env step, [256, 256]), with a
+# smaller replay buffer and warm-up for CPU-sized budgets (INFERRED).
+_ANT_SAC: dict[str, Any] = {
+    "policy": "MlpPolicy",
+    "n_envs": 1,
+    "learning_rate": 3e-4,
+    "buffer_size": 300_000,
+    "learning_starts": 5_000,
+    "batch_size": 256,
+    "tau": 0.005,
+    "gamma": 0.99,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "policy_kwargs": {"net_arch": [256, 256]},
+}
 
 
 # Hyperparameters as data, rl-baselines3-zoo style: one dict per algorithm per env id. ``n_envs``
@@ -160,7 +204,11 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "policy_kwargs": {"net_arch": [256, 256]},
         },
     },
+    "ppo_raw": {"HierAnt-v0": _ANT_PPO},
+    "sac": {"HierAnt-v0": _ANT_SAC},
+    "sac_privileged": {"HierAnt-v0": _ANT_SAC},
 }
+HYPERPARAMS["ppo"]["HierAnt-v0"] = _ANT_PPO
 
 
 def resolve_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
