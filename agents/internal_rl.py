@@ -126,6 +126,24 @@ INTERNAL_RL_PRESETS: dict[str, InternalRLConfig] = {
     "default": InternalRLConfig(),
     "paper": InternalRLConfig(total_episodes=1_000_000, batch_episodes=1024, rollout_envs=512, learning_rate=3e-5),
 }
+"""Grid presets: ``paper`` is Table A13."""
+
+ANT_INTERNAL_RL_PRESETS: dict[str, InternalRLConfig] = {
+    "smoke": InternalRLConfig(
+        env_id="HierAnt-v0", greedy_actions=True, total_episodes=8, batch_episodes=4, rollout_envs=4, policy_hidden=32,
+        checkpoint_every=1, num_threads=1,
+    ),
+    "default": InternalRLConfig(
+        env_id="HierAnt-v0", greedy_actions=True, total_episodes=4096, batch_episodes=64, rollout_envs=64,
+        checkpoint_every=4,
+    ),
+    "paper": InternalRLConfig(
+        env_id="HierAnt-v0", greedy_actions=True, total_episodes=1_000_000, batch_episodes=1024, rollout_envs=512,
+        learning_rate=3e-5,
+    ),
+}
+"""Ant presets: MuJoCo steps dominate on CPU (a synchronous vector of 64 ant envs runs about
+2,000 env steps/s), so ``default`` trains on 4,096 episodes in batches of 64."""
 
 
 class CodePolicy(nn.Module):

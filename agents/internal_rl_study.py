@@ -1,4 +1,4 @@
-"""Metacontroller → switching analysis → internal RL → rate–distortion sweep → report (grid).
+"""Metacontroller → switching analysis → internal RL → rate–distortion sweep → report (grid or ant).
 
 ``python -m agents.internal_rl_study --preset default --base-model runs/grid_default/base_model/model.pt
 --dstar runs/grid_default/data_Dstar.npz`` runs SPEC A§5–6 end to end from a pretrained base
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from agents.base_model_study import StageCache
-from agents.internal_rl import INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
+from agents.internal_rl import ANT_INTERNAL_RL_PRESETS, INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
 from agents.metacontroller import metacontroller_loss
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel
@@ -39,6 +39,7 @@ from agents.pretrain import batch_tensors, load_base_model
 from agents.rollout_throughput import measure_internal_rl_throughput
 from agents.switching_analysis import collect_betas, plot_switching, switching_scores
 from agents.train_metacontroller import (
+    ANT_METACONTROLLER_PRESETS,
     METACONTROLLER_PRESETS,
     MetacontrollerTrainConfig,
     load_cotrained_base_model,
@@ -46,7 +47,8 @@ from agents.train_metacontroller import (
     train_metacontroller,
 )
 from agents.training_utils import CsvLog, set_threads, write_text_atomic
-from hier_envs.datasets import EpisodeDataset, generate_grid_dataset, load_dataset, save_dataset
+from hier_envs.experts.ant_expert import evaluate_ant_expert
+from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class InternalRLStudyConfig:
     """Pick the main metacontroller's α as the frozen-sweep α with the best held-out switching F1
     (ties: the larger α, the lower rate). The paper selects α by median RL success (SPEC A§5.2,
     C.5.5); selecting on labelled held-out episodes is cheaper and is stated in the report."""
+    env: str = "grid"
+    """``"grid"`` or ``"ant"``: which held-out D*-style episodes are generated."""
+    switch_tolerance: int = 1
+    """A switch matches a subgoal boundary within this many steps (grid ±1; the ant's acceptance
+    uses ±5, since a continuous ant crosses a cell border over several steps)."""
+    expert_episodes: int = 200
+    """Ant only: episodes of the expert on the post-training task, the normaliser of success."""
 
 
 INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
@@ -85,6 +94,25 @@ INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
         METACONTROLLER_PRESETS["paper"], INTERNAL_RL_PRESETS["paper"], sweep_train_steps=64_000, heldout_episodes=5000
     ),
 }
+
+ANT_INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
+    "smoke": InternalRLStudyConfig(
+        ANT_METACONTROLLER_PRESETS["smoke"], ANT_INTERNAL_RL_PRESETS["smoke"], rl_seeds=(0,), sweep_kl_weights=(),
+        sweep_cotrain=False, heldout_episodes=2, throughput_envs=2, select_kl_weight=False, env="ant",
+        switch_tolerance=5, expert_episodes=2,
+    ),
+    "default": InternalRLStudyConfig(
+        ANT_METACONTROLLER_PRESETS["default"], ANT_INTERNAL_RL_PRESETS["default"], sweep_kl_weights=(),
+        sweep_cotrain=False, heldout_episodes=100, throughput_envs=8, select_kl_weight=False, env="ant",
+        switch_tolerance=5,
+    ),
+    "paper": InternalRLStudyConfig(
+        ANT_METACONTROLLER_PRESETS["paper"], ANT_INTERNAL_RL_PRESETS["paper"], sweep_train_steps=32_000,
+        heldout_episodes=1000, env="ant", switch_tolerance=5,
+    ),
+}
+"""Ant studies (SPEC A§5–6 on HierAnt, issue #7): no rate–distortion sweep at ``default`` (one
+ant metacontroller costs ~15 CPU minutes), α fixed at the metacontroller preset's value."""
 
 
 def select_kl_weight(sweep: dict[str, Any]) -> float:
@@ -136,7 +164,11 @@ def run_internal_rl_study(
     heldout_path = run_dir / "data_Dstar_heldout.npz"
     if not heldout_path.exists():
         heldout_seed = int(dstar.metadata["generator"]["seed"]) + 1000
-        save_dataset(generate_grid_dataset(config.heldout_episodes, 0.0, heldout_seed, progress=progress), heldout_path)
+        if config.env == "ant":
+            heldout_data = generate_ant_dataset(config.heldout_episodes, False, heldout_seed, progress=progress)
+        else:
+            heldout_data = generate_grid_dataset(config.heldout_episodes, 0.0, heldout_seed, progress=progress)
+        save_dataset(heldout_data, heldout_path)
     heldout = load_dataset(heldout_path)
 
     # 1. rate–distortion sweep with the frozen base model (SPEC A§5.4, Fig. 7), short runs per α
@@ -156,7 +188,8 @@ def run_internal_rl_study(
                                         progress=progress)
             model = freeze(load_cotrained_base_model(path)) if mode == "cotrained" else base_model
             sweep_mc = freeze(load_metacontroller(path, model.config.width))
-            scores = switching_scores(collect_betas(model, sweep_mc, heldout, np.arange(heldout.n_episodes), layer))
+            scores = switching_scores(collect_betas(model, sweep_mc, heldout, np.arange(heldout.n_episodes), layer),
+                                      tolerance=config.switch_tolerance)
             sweep[key] = {
                 "mode": mode, "kl_weight": kl_weight,
                 **heldout_rate_distortion(model, sweep_mc, heldout, layer, kl_weight),
@@ -178,9 +211,17 @@ def run_internal_rl_study(
 
     # 3. switching analysis on held-out episodes (SPEC A§5.4)
     episodes = collect_betas(base_model, metacontroller, heldout, np.arange(heldout.n_episodes), layer)
-    switching = switching_scores(episodes, tolerance=1)
+    switching = switching_scores(episodes, tolerance=config.switch_tolerance)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_switching(episodes, switching, out_dir / "switching.png")
+
+    # the paper normalises ant success by its expert's own post-training success (SPEC A§2.3)
+    expert = None
+    if config.env == "ant":
+        expert = stages.get("expert")
+        if expert is None:
+            report = evaluate_ant_expert(config.rl.env_id, config.expert_episodes, seed=10_000)
+            expert = stages.put("expert", {key: report[key] for key in ("success_rate", "episodes", "seed")})
 
     # 4. internal RL, one run per seed (SPEC A§6)
     rl_runs: dict[str, Any] = {}
@@ -210,13 +251,15 @@ def run_internal_rl_study(
     if throughput is None:
         throughput = stages.put(
             "throughput",
-            measure_internal_rl_throughput(base_model, metacontroller, config.rl.env_id, config.throughput_envs, seed=0),
+            measure_internal_rl_throughput(base_model, metacontroller, config.rl.env_id, config.throughput_envs, seed=0,
+                                           greedy_actions=config.rl.greedy_actions),
         )
 
     results = {
         "config": dataclasses.asdict(config),
         "kl_weight": main_config.metacontroller.kl_weight,
         "switching": switching,
+        "expert": expert,
         "internal_rl": rl_runs,
         "rate_distortion": sweep,
         "throughput": throughput,
@@ -249,8 +292,11 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
     )
     finals = [run["final_success_rate"] for run in runs.values()]
     alpha = results["kl_weight"]
+    env_id = results["config"]["rl"]["env_id"]
+    ant = results["config"].get("env") == "ant"
+    expert = results.get("expert")
     lines = [
-        "# Internal RL on the grid (HierGrid-v0)",
+        f"# Internal RL on the {'ant' if ant else 'grid'} ({env_id})",
         "",
         f"Command: `{results['command']}`",
         "",
@@ -265,7 +311,7 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
         f"{switching['switches_per_episode']:.2f} | {switching['boundaries_per_episode']:.2f} | "
         f"{switching['fraction_beta_extreme']:.3f} | {switching['episodes']} |",
         "",
-        "## Internal RL (sparse reward, unseen 12-colour task)",
+        f"## Internal RL (sparse reward, unseen {4 if ant else 12}-colour task)",
         "",
         "Success rate = mean of the last 5 training batches (on-policy samples). Episodes to 50% / 80% use a",
         "5-batch moving average.",
@@ -280,6 +326,10 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
         )
     if finals:
         lines.append(f"| **median** | **{float(np.median(finals)):.3f}** | | | | |")
+    if expert is not None:
+        normalised = f"{float(np.median(finals)) / expert['success_rate']:.3f}" if finals and expert["success_rate"] > 0 else "n/a"
+        lines += ["", f"Expert success on {env_id}: {expert['success_rate']:.3f} ({expert['episodes']} episodes); "
+                      f"median normalised internal-RL success (paper's Fig. 8b convention): {normalised}."]
     cached, reencoding = throughput["cached"], throughput["reencoding"]
     lines += [
         "",
@@ -287,7 +337,7 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
         "",
         "| stepper | env steps/s |",
         "|---|---|",
-        f"| KV cache | {cached['env_steps_per_s']:.0f} |",
+        f"| {'recurrent state' if ant else 'KV cache'} | {cached['env_steps_per_s']:.0f} |",
         f"| re-encode full context | {reencoding['env_steps_per_s']:.0f} |",
         f"| speed-up | {throughput['speedup']:.1f}× |",
         "",
@@ -311,7 +361,7 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
         x = curves[0][:length, 0]
         axis.plot(x, np.median(stacked, 0), color="tab:blue", label=f"internal RL (median of {len(curves)} seeds)")
         axis.fill_between(x, np.percentile(stacked, 25, 0), np.percentile(stacked, 75, 0), color="tab:blue", alpha=0.25)
-        axis.set(xlabel="episodes", ylabel="success rate", ylim=(-0.02, 1.02), title="HierGrid-v0 (sparse reward)")
+        axis.set(xlabel="episodes", ylabel="success rate", ylim=(-0.02, 1.02), title=f"{env_id} (sparse reward)")
         axis.legend()
         figure.tight_layout()
         figure.savefig(out_dir / "learning_curve.png", dpi=120)
@@ -339,20 +389,25 @@ def _fmt(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Metacontroller + internal RL study on the grid (SPEC A§5-6).")
+    parser = argparse.ArgumentParser(description="Metacontroller + internal RL study (SPEC A§5-6).")
+    parser.add_argument("--env", choices=("grid", "ant"), default="grid")
     parser.add_argument("--preset", choices=sorted(INTERNAL_RL_STUDY_PRESETS), default="default")
+    parser.add_argument("--rl-seeds", type=int, nargs="*", default=None, help="override the preset's internal-RL seeds")
     parser.add_argument("--base-model", required=True, help="pretrained model.pt")
     parser.add_argument("--dstar", required=True, help="dataset D* (ε = 0)")
     parser.add_argument("--run-dir", default=None, help="default runs/internal_rl_<preset>")
     parser.add_argument("--out", default=None, help="default results/internal_rl_<preset>")
     parser.add_argument("--kl-weight", type=float, default=None, help="override α of the main metacontroller")
     args = parser.parse_args(argv)
-    config = INTERNAL_RL_STUDY_PRESETS[args.preset]
+    config = (INTERNAL_RL_STUDY_PRESETS if args.env == "grid" else ANT_INTERNAL_RL_STUDY_PRESETS)[args.preset]
+    if args.rl_seeds is not None:
+        config = dataclasses.replace(config, rl_seeds=tuple(args.rl_seeds))
     if args.kl_weight is not None:
         mc = dataclasses.replace(config.metacontroller.metacontroller, kl_weight=args.kl_weight)
         config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, metacontroller=mc))
-    run_dir = Path(args.run_dir or f"runs/internal_rl_{args.preset}")
-    out_dir = Path(args.out or f"results/internal_rl_{args.preset}")
+    prefix = "internal_rl" if args.env == "grid" else "internal_rl_ant"
+    run_dir = Path(args.run_dir or f"runs/{prefix}_{args.preset}")
+    out_dir = Path(args.out or f"results/{prefix}_{args.preset}")
     run_internal_rl_study(config, Path(args.base_model), Path(args.dstar), run_dir, out_dir)
     print((out_dir / "report.md").read_text())
 

@@ -47,17 +47,10 @@ class RolloutStats:
         return RolloutStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("success", "lengths", "colors_visited")))
 
 
-def make_grid_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """The batched grid env for ``env_id`` (its ``vector_entry_point``)."""
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
-
-
 def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """Batched env for ``env_id``: the id's own ``vector_entry_point`` if it has one (grid),
-    else a synchronous vector of single envs (ant)."""
-    if gym.spec(env_id).vector_entry_point is not None:
-        return make_grid_vector_env(env_id, num_envs)
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+    """Batched env for ``env_id`` through its ``vector_entry_point`` (grid: numpy batch; ant:
+    :class:`hier_envs.ant_vector.HierAntVectorEnv`)."""
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
 
 
 def _max_steps(envs: gym.vector.VectorEnv) -> int:

@@ -1,7 +1,8 @@
 """hier-rl environments: hierarchical sparse-reward pinpad tasks (SPEC A§2, B2).
 
-``import hier_envs`` registers every id below with Gymnasium; the grid ids also get a batched
-``vector_entry_point``::
+``import hier_envs`` registers every id below with Gymnasium, each with a batched
+``vector_entry_point`` (the grid's is a numpy batch, the ant's a synchronous vector of MuJoCo envs
+whose infos stack)::
 
     import gymnasium as gym
     import hier_envs
@@ -9,6 +10,7 @@
     env = gym.make("HierGrid-v0")
     envs = gym.make_vec("HierGrid-v0", num_envs=1024, vectorization_mode="vector_entry_point")
     ant = gym.make("HierAnt-v0")
+    ants = gym.make_vec("HierAnt-v0", num_envs=16)
 
 Entry points are strings, so MuJoCo and the ant model load only when an ant env is made.
 """
@@ -47,4 +49,9 @@ for _env_id, _kwargs in GRID_ENV_IDS.items():
         )
 for _env_id, _kwargs in ANT_ENV_IDS.items():
     if _env_id not in registry:
-        register(id=_env_id, entry_point="hier_envs.ant:HierAntEnv", kwargs=dict(_kwargs))
+        register(
+            id=_env_id,
+            entry_point="hier_envs.ant:HierAntEnv",
+            vector_entry_point="hier_envs.ant_vector:HierAntVectorEnv",
+            kwargs=dict(_kwargs),
+        )

@@ -488,3 +488,17 @@ def test_yaw_is_uniform_enough():
     yaws = np.mod(np.array(yaws), 2 * math.pi)
     counts = np.histogram(yaws, bins=4, range=(0, 2 * math.pi))[0]
     assert counts.min() >= 4, counts
+
+
+def test_make_vec_stacks_infos_after_a_success():
+    """gym.make_vec on HierAnt: `None` next_color/subgoal after success become -1, so infos stack."""
+    from hier_envs.ant_vector import NO_COLOR, NoColorInfo, _no_color
+
+    assert _no_color({"subgoal": None, "next_color": None, "failure": None, "cell": 3}) == {
+        "subgoal": NO_COLOR, "next_color": NO_COLOR, "failure": None, "cell": 3}
+    envs = gym.make_vec("HierAnt-v0", num_envs=2)
+    assert type(envs).__name__ == "HierAntVectorEnv" and envs.max_steps == 500
+    assert isinstance(envs.envs[0], NoColorInfo)
+    _, infos = envs.reset(seed=0)
+    assert infos["subgoal"].dtype.kind == "i"
+    envs.close()

@@ -50,3 +50,21 @@ def test_base_model_study_resumes_from_its_stages(base_study, monkeypatch):
     monkeypatch.setattr(study, "probe_model", fail)
     again = run_study(config, root / "run", root / "out2", progress=False)
     assert again["controllers"] == results["controllers"]
+
+
+def test_ant_internal_rl_study_runs_end_to_end(tmp_path):
+    """Metacontroller (full linear controller) → switching (±5) → internal RL on HierAnt, smoke scale."""
+    from agents.base_model_study import ANT_STUDY_PRESETS, ensure_ant_datasets
+    from agents.internal_rl_study import ANT_INTERNAL_RL_STUDY_PRESETS, run_internal_rl_study
+    from agents.pretrain import pretrain
+
+    study = ANT_STUDY_PRESETS["smoke"]
+    d_data, _ = ensure_ant_datasets(study.data, tmp_path / "data", progress=False)
+    model_path = pretrain(study.pretrain, d_data, tmp_path / "base", progress=False)
+    config = ANT_INTERNAL_RL_STUDY_PRESETS["smoke"]
+    results = run_internal_rl_study(config, model_path, tmp_path / "data" / "data_Dstar.npz", tmp_path / "run",
+                                    tmp_path / "out", progress=False)
+    assert results["switching"]["tolerance"] == 5 and 0.0 <= results["switching"]["f1"] <= 1.0
+    assert set(results["internal_rl"]) == {"0"} and results["expert"]["episodes"] == 2
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "# Internal RL on the ant (HierAnt-v0)" in report and "recurrent state" in report

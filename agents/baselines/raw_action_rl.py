@@ -78,7 +78,7 @@ from agents.checkpoints import (
 from agents.internal_rl import INTERNAL_RL_PRESETS, batch_normalised_advantage, clipped_surrogate_loss
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import load_base_model
-from agents.rollouts import make_grid_vector_env
+from agents.rollouts import make_vector_env
 from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 
 __all__ = [
@@ -229,7 +229,7 @@ class RawActionBatch:
 def make_rollout_envs(config: RawActionRLConfig) -> gym.vector.VectorEnv:
     """The batched grid env of ``config.env_id`` with ``rollout_envs`` sub-envs (and ``task`` pinned, if set)."""
     if config.task is None:
-        return make_grid_vector_env(config.env_id, config.rollout_envs)
+        return make_vector_env(config.env_id, config.rollout_envs)
     return gym.make_vec(config.env_id, num_envs=config.rollout_envs, vectorization_mode="vector_entry_point",
                         task=list(config.task))
 
