@@ -57,7 +57,7 @@ from agents.checkpoints import (
 from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel
-from agents.rollouts import _max_steps, make_vector_env
+from agents.rollouts import episode_horizon, make_vector_env
 from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 
 INTERNAL_RL_KIND = "internal_rl"
@@ -275,7 +275,7 @@ class InternalRLEnvironment:
         self.layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
         self.envs = make_vector_env(env_id, num_envs)
         self.num_envs = num_envs
-        self.max_steps = _max_steps(self.envs)
+        self.max_steps = episode_horizon(self.envs)
         self.switch_threshold = switch_threshold
         self.greedy_actions = greedy_actions
         space = self.envs.single_action_space

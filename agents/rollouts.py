@@ -53,7 +53,8 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
 
 
-def _max_steps(envs: gym.vector.VectorEnv) -> int:
+def episode_horizon(envs: gym.vector.VectorEnv) -> int:
+    """The sub-envs' ``max_steps`` (grid 100, ant 500)."""
     max_steps = getattr(envs.unwrapped, "max_steps", None)
     return int(max_steps) if max_steps is not None else int(envs.get_attr("max_steps")[0])
 
@@ -80,7 +81,7 @@ def rollout_batch(
     (or its mode / mean if ``greedy``)."""
     layer = model.config.controlled_layer if controlled_layer is None else controlled_layer
     n_envs = envs.num_envs
-    max_steps = _max_steps(envs)
+    max_steps = episode_horizon(envs)
     space = envs.single_action_space
     bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
     obs, infos = envs.reset(seed=seed)

@@ -217,3 +217,30 @@ def test_train_from_layer_freezes_the_lower_blocks(smoke_base_model_path, tmp_pa
     frozen = [k for k in original if k.startswith(("embed.", "relative_bias.", "blocks.0."))]
     assert frozen and all(torch.equal(tuned[k], original[k]) for k in frozen)
     assert any(not torch.equal(tuned[k], original[k]) for k in original if k.startswith("blocks.1."))
+
+
+def test_ant_raw_action_rl_scores_the_sampled_torques(tmp_path):
+    """Gaussian head: stored log-probs are those of the sampled (unclipped) torques; the update runs."""
+    from agents.baselines.raw_action_rl import ANT_RAW_ACTION_RL_PRESETS, collect_raw_action_batch, raw_action_log_probs
+    from agents.checkpoints import save_checkpoint
+    from agents.models.base_models import base_model_config_to_dict
+    from agents.models.hawk import HAWK_PRESETS, HawkSSM
+    from agents.pretrain import BASE_MODEL_KIND
+    from agents.rollouts import make_vector_env
+
+    torch.manual_seed(0)
+    model = HawkSSM(HAWK_PRESETS["smoke"])
+    model.eval()
+    envs = make_vector_env("HierAnt-v0", 2)
+    batch = collect_raw_action_batch(model, envs, seed=1, generator=torch.Generator().manual_seed(0))
+    assert batch.actions.dtype == torch.float32 and batch.actions.shape[2] == 8
+    assert batch.actions.abs().max() > 1.0  # unit-std samples leave [-1, 1]; the env got them clipped
+    recomputed = raw_action_log_probs(model, batch.observations, batch.actions)
+    torch.testing.assert_close(recomputed[batch.step_mask], batch.log_probs[batch.step_mask], atol=1e-4, rtol=1e-4)
+    path = tmp_path / "hawk.pt"
+    save_checkpoint(path, {"kind": BASE_MODEL_KIND, "model": model.state_dict(), "optimizer": None, "step": 0,
+                           "config": {"model": base_model_config_to_dict(model.config)}})
+    config = dataclasses.replace(ANT_RAW_ACTION_RL_PRESETS["smoke"], total_episodes=4, batch_episodes=2, rollout_envs=2)
+    result = train_raw_action_rl(path, config, tmp_path / "run", progress=False)
+    assert result["finished"] and len(result["curve"]) == 2
+    assert isinstance(load_raw_action_rl_model(tmp_path / "run" / "model.pt"), HawkSSM)

@@ -5,10 +5,12 @@ action space, with the same algorithm as §6 and no metacontroller". Everything 
 :mod:`agents.internal_rl` except *what* the policy is and *when* it acts, so the two curves
 differ only in the action space. Implementation details, with their spec sources:
 
-1. **Policy** — the base model's own action head, a categorical over the 4 grid actions
-   ``π_θ(a_t | o_{1:t})`` (SPEC A§3.1). By default every base-model parameter is trained;
-   ``train_from_layer = l > 0`` trains only blocks ``l+1..L``, the final norm and the heads
-   (the shared relative-position bias table feeds the lower blocks too, so it stays frozen).
+1. **Policy** — the base model's own action head ``π_θ(a_t | o_{1:t})`` (SPEC A§3.1): a
+   categorical over the 4 grid actions, or the ant Hawk SSM's diagonal Gaussian over the 8
+   torques (the sampled torque is stored and scored; the env receives it clipped to its
+   bounds). By default every base-model parameter is trained; ``train_from_layer = l > 0``
+   trains only blocks ``l+1..L``, the final norm and the heads (the embedding and, for the
+   transformer, the shared relative-position bias table feed the lower blocks, so they stay frozen).
 2. **When the policy acts** — every env step: one decision per timestep, against one per
    switch in internal RL (SPEC A§6, E.2: this is why its gradient is noisier).
 3. **Objective** — the internal-RL objective verbatim (SPEC A§6): PPO-style clipped surrogate,
@@ -75,15 +77,21 @@ from agents.checkpoints import (
     save_checkpoint,
     set_generator_state,
 )
-from agents.internal_rl import INTERNAL_RL_PRESETS, batch_normalised_advantage, clipped_surrogate_loss
-from agents.models.transformer import CausalTransformer, TransformerConfig
+from agents.internal_rl import (
+    ANT_INTERNAL_RL_PRESETS,
+    INTERNAL_RL_PRESETS,
+    batch_normalised_advantage,
+    clipped_surrogate_loss,
+)
+from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import load_base_model
-from agents.rollouts import make_vector_env
+from agents.rollouts import episode_horizon, make_vector_env
 from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
 
 __all__ = [
     "CURVE_FIELDS",
     "RAW_ACTION_RL_KIND",
+    "ANT_RAW_ACTION_RL_PRESETS",
     "RAW_ACTION_RL_PRESETS",
     "RawActionBatch",
     "RawActionRLConfig",
@@ -184,8 +192,8 @@ class RawActionRLConfig:
         return dataclasses.asdict(self)
 
 
-def _matching_internal_rl(preset: str, **overrides: Any) -> RawActionRLConfig:
-    internal = INTERNAL_RL_PRESETS[preset]
+def _matching_internal_rl(preset: str, presets: dict[str, Any] = INTERNAL_RL_PRESETS, **overrides: Any) -> RawActionRLConfig:
+    internal = presets[preset]
     shared = {name: getattr(internal, name) for name in SHARED_WITH_INTERNAL_RL}
     return RawActionRLConfig(**{**shared, **overrides})
 
@@ -197,6 +205,11 @@ RAW_ACTION_RL_PRESETS: dict[str, RawActionRLConfig] = {
 }
 """Named configurations (SPEC B5), each with the budgets of the internal-RL preset of the same
 name (:data:`SHARED_WITH_INTERNAL_RL`); ``paper`` uses lr 3e-5 (Table A13)."""
+
+ANT_RAW_ACTION_RL_PRESETS: dict[str, RawActionRLConfig] = {
+    name: _matching_internal_rl(name, ANT_INTERNAL_RL_PRESETS) for name in ("smoke", "default", "paper")
+}
+"""Ant configurations: the budgets of :data:`agents.internal_rl.ANT_INTERNAL_RL_PRESETS`."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,13 +224,13 @@ class RawActionBatch:
     observations: Tensor
     """``(N, T, D)`` float observations ``o_1..o_T``, zero where padded."""
     actions: Tensor
-    """``(N, T)`` long actions taken, 0 where padded."""
+    """``(N, T)`` long actions taken (ant: ``(N, T, A)`` float sampled torques), 0 where padded."""
     log_probs: Tensor
     """``(N, T)`` log π_old(a_t | o_{1:t}) of the taken actions, 0 where padded."""
     step_mask: Tensor
     """``(N, T)`` bool, True on real steps."""
     entropies: Tensor
-    """``(N, T)`` entropy of π_old at each step, 0 where padded (diagnostics only)."""
+    """``(N, T)`` entropy of π_old at each step (differential for the ant), 0 where padded (diagnostics only)."""
     returns: Tensor
     """``(N,)`` episode returns (the sparse success reward, SPEC B2)."""
     lengths: np.ndarray
@@ -236,7 +249,7 @@ def make_rollout_envs(config: RawActionRLConfig) -> gym.vector.VectorEnv:
 
 @torch.no_grad()
 def collect_raw_action_batch(
-    model: CausalTransformer, envs: gym.vector.VectorEnv, seed: int, generator: torch.Generator
+    model: BaseModel, envs: gym.vector.VectorEnv, seed: int, generator: torch.Generator
 ) -> RawActionBatch:
     """Run one synchronous episode per sub-env, sampling from the model's action head.
 
@@ -245,26 +258,29 @@ def collect_raw_action_batch(
     steps are masked out (its recorded observations are zeroed).
     """
     n_envs = envs.num_envs
-    max_steps = envs.unwrapped.max_steps
+    max_steps = episode_horizon(envs)
+    space = envs.single_action_space
+    bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
     obs, _ = envs.reset(seed=seed)
-    cache = model.init_cache(n_envs, max_steps + 1)
+    cache = model.init_inference_state(n_envs, max_steps + 1)
     active = np.ones(n_envs, dtype=bool)
     returns = torch.zeros(n_envs)
     lengths = np.zeros(n_envs, dtype=np.int64)
     colors_visited = np.zeros(n_envs, dtype=np.int64)
     observations, actions, log_probs, masks, entropies = [], [], [], [], []
     for t in range(max_steps):
-        obs_t = torch.from_numpy(obs)  # (n, D)
-        logits = model.step(obs_t, cache).action_logits  # (n, A)
-        step_log_probs = torch.log_softmax(logits, -1)  # (n, A)
-        action = torch.multinomial(step_log_probs.exp(), 1, generator=generator).squeeze(-1)  # (n,)
+        obs_t = torch.from_numpy(np.asarray(obs, dtype=np.float32))  # (n, D)
+        output = model.step(obs_t, cache)
+        action = model.select_action(output, generator)  # (n,) or (n, A)
         mask = torch.from_numpy(active.copy())  # (n,)
+        action_mask = mask.view(-1, *([1] * (action.dim() - 1)))
         observations.append(obs_t * mask[:, None])
-        actions.append(action * mask)
-        log_probs.append(step_log_probs.gather(-1, action[:, None]).squeeze(-1) * mask)
-        entropies.append(-(step_log_probs.exp() * step_log_probs).sum(-1) * mask)
+        actions.append(action * action_mask)
+        log_probs.append(-model.action_nll_per_step(output, action) * mask)
+        entropies.append(model.action_entropy(output) * mask)
         masks.append(mask)
-        obs, rewards, terminated, truncated, infos = envs.step(action.numpy())
+        env_action = action.numpy() if bounds is None else np.clip(action.numpy(), *bounds).astype(space.dtype)
+        obs, rewards, terminated, truncated, infos = envs.step(env_action)
         ended = active & (terminated | truncated)
         returns[torch.from_numpy(ended)] = torch.from_numpy(rewards[ended]).float()
         colors_visited[ended] = infos["colors_visited"][ended]
@@ -273,7 +289,7 @@ def collect_raw_action_batch(
         if not active.any():
             break
     return RawActionBatch(
-        torch.stack(observations, 1), torch.stack(actions, 1), torch.stack(log_probs, 1),  # (n, T, D), (n, T) ×2
+        torch.stack(observations, 1), torch.stack(actions, 1), torch.stack(log_probs, 1),  # (n, T, D), (n, T[, A]), (n, T)
         torch.stack(masks, 1), torch.stack(entropies, 1), returns, lengths, colors_visited,  # (n, T) ×2
     )
 
@@ -300,14 +316,14 @@ def concatenate_raw_batches(parts: list[RawActionBatch]) -> RawActionBatch:
 # ---------------------------------------------------------------------------------------------
 
 
-def raw_action_log_probs(model: CausalTransformer, observations: Tensor, actions: Tensor) -> Tensor:
-    """``log π_θ(a_t | o_{1:t})`` of ``actions (N, T)`` from one full forward pass, with gradients, ``(N, T)``."""
-    logits = model(observations).action_logits  # (N, T, A)
-    return torch.log_softmax(logits, -1).gather(-1, actions[..., None]).squeeze(-1)  # (N, T)
+def raw_action_log_probs(model: BaseModel, observations: Tensor, actions: Tensor) -> Tensor:
+    """``log π_θ(a_t | o_{1:t})`` of ``actions`` (``(N, T)`` or ``(N, T, A)``) from one full forward
+    pass, with gradients, ``(N, T)``."""
+    return -model.action_nll_per_step(model(observations), actions)
 
 
 def raw_action_ppo_update(
-    model: CausalTransformer,
+    model: BaseModel,
     optimizer: torch.optim.Optimizer,
     batch: RawActionBatch,
     config: RawActionRLConfig,
@@ -353,14 +369,16 @@ def raw_action_ppo_update(
 # ---------------------------------------------------------------------------------------------
 
 
-def _trainable_parameters(model: CausalTransformer, train_from_layer: int) -> list[torch.nn.Parameter]:
+def _trainable_parameters(model: BaseModel, train_from_layer: int) -> list[torch.nn.Parameter]:
     """Freeze everything below ``train_from_layer`` (SPEC A§3.4 numbering); return what trains."""
     if train_from_layer > model.n_layers:
         raise ValueError(
             f"RawActionRLConfig.train_from_layer={train_from_layer} exceeds the base model's {model.n_layers} layers"
         )
     if train_from_layer > 0:
-        for module in (model.embed, model.relative_bias, *model.blocks[:train_from_layer]):
+        for module in (model.embed, getattr(model, "relative_bias", None), *model.blocks[:train_from_layer]):
+            if module is None:  # the Hawk SSM has no position bias
+                continue
             module.requires_grad_(False)
     return [parameter for parameter in model.parameters() if parameter.requires_grad]
 
@@ -381,14 +399,14 @@ def _check_same_base_model(path: Path, record: dict[str, Any], base_sha256: str)
         )
 
 
-def load_raw_action_rl_model(path: str | Path) -> CausalTransformer:
+def load_raw_action_rl_model(path: str | Path) -> BaseModel:
     """The finetuned base model from a ``model.pt`` or ``latest.pt`` written by :func:`train_raw_action_rl`."""
     record = load_checkpoint(path, expected_kind=RAW_ACTION_RL_KIND)
     try:
-        model_config = TransformerConfig.from_dict(record["model_config"])
+        model_config = base_model_config_from_dict(record["model_config"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: raw-action-RL checkpoint has no valid model config ({error})") from error
-    model = CausalTransformer(model_config)
+    model = build_base_model(model_config)
     load_model_state(model, record["model"], path)
     return model
 
@@ -477,7 +495,7 @@ def train_raw_action_rl(
     def checkpoint(path: Path) -> None:
         save_checkpoint(path, {
             "kind": RAW_ACTION_RL_KIND, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": update, "config": config_dict, "model_config": model.config.to_dict(),
+            "step": update, "config": config_dict, "model_config": base_model_config_to_dict(model.config),
             "generator": generator_state(generator), "base_model_sha256": base_sha256,
             "episodes": episodes, "env_steps": env_steps, "elapsed_s": elapsed,
         })

@@ -604,9 +604,14 @@ class HawkSSM(nn.Module):
         return output.action_mean + output.action_log_std.exp() * noise
 
     @staticmethod
-    def action_nll_per_step(output: HawkOutput, actions: Tensor) -> Tensor:
-        """``-ln p(a_t | o_{1:t})`` per step under the Gaussian head, ``(B, T)``."""
+    def action_nll_per_step(output: HawkOutput | HawkStepOutput, actions: Tensor) -> Tensor:
+        """``-ln p(a_t | o_{1:t})`` per step under the Gaussian head, ``(B, T)`` (or ``(B,)`` for a step)."""
         return gaussian_nll(output.action_mean, output.action_log_std, actions)
+
+    @staticmethod
+    def action_entropy(output: HawkOutput | HawkStepOutput) -> Tensor:
+        """Differential entropy of the Gaussian action head per step, ``(...)``."""
+        return (output.action_log_std + 0.5 * (_LOG_2PI + 1.0)).sum(-1)
 
     def loss(self, output: HawkOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
         """:func:`gaussian_sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`

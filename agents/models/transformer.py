@@ -624,11 +624,19 @@ class CausalTransformer(nn.Module):
         return torch.multinomial(torch.softmax(output.action_logits, -1), 1, generator=generator).squeeze(-1)
 
     @staticmethod
-    def action_nll_per_step(output: ModelOutput, actions: Tensor) -> Tensor:
-        """``-ln p(a_t | o_{1:t})`` per step, ``(B, T)``; padded actions may hold any valid id."""
-        logits = output.action_logits  # (B, T, A)
-        nll = F.cross_entropy(logits.flatten(0, 1), actions.flatten().long().clamp(min=0), reduction="none")
-        return nll.view(logits.shape[:2])
+    def action_nll_per_step(output: ModelOutput | StepOutput, actions: Tensor) -> Tensor:
+        """``-ln p(a_t | o_{1:t})`` per step, shape ``actions.shape`` (``(B, T)`` or ``(B,)``);
+        padded actions may hold any valid id."""
+        logits = output.action_logits  # (..., A)
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), actions.reshape(-1).long().clamp(min=0),
+                              reduction="none")
+        return nll.view(logits.shape[:-1])
+
+    @staticmethod
+    def action_entropy(output: ModelOutput | StepOutput) -> Tensor:
+        """Entropy of the categorical action head per step, ``(...)``."""
+        log_probs = torch.log_softmax(output.action_logits, -1)
+        return -(log_probs.exp() * log_probs).sum(-1)
 
     def loss(self, output: ModelOutput, batch: Mapping[str, Tensor], obs_loss_weight: float) -> dict[str, Tensor]:
         """:func:`sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`."""
