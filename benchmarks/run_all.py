@@ -1,6 +1,7 @@
 """The main benchmark job: every method × seed on one or more envs, then the report (SPEC B5, B6).
 
     python benchmarks/run_all.py                         # default preset, grid, every method
+    python benchmarks/run_all.py --env ant               # the ant's methods (METHOD_ENVS)
     python benchmarks/run_all.py --preset smoke --out results/smoke
     python benchmarks/run_all.py --methods sb3_ppo_privileged,sb3_dqn_privileged --seeds 0,1,2 --workers 2
     python benchmarks/run_all.py --executor ray --ray-address auto          # needs `pip install ray`
@@ -19,7 +20,10 @@ their own checkpoints in their work folder).
 ``method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict`` that trains and
 evaluates one run and returns the run record (``privileged``, ``curve``, ``final_success_rate``,
 ``wall_s``, ``config``; ``method``, ``env`` and ``seed`` are filled in by the loop).
-``env`` is a short name from :data:`ENV_IDS`, ``out_dir`` the run's work folder. Runs execute
+``env`` is a short name from :data:`ENV_IDS`, ``out_dir`` the run's work folder; the method
+receives the preset with that env's ``env_overrides`` applied. :data:`METHOD_ENVS` says which
+envs a method runs on: without ``--methods`` every method of the env runs; naming a method on an
+env it does not support is an error. Runs execute
 in worker processes (spawned), so a method must be a top-level function of an importable
 module; add it with :func:`register_method` (or an entry in the dict) — the loop is unchanged.
 
@@ -48,7 +52,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from benchmarks import grid_methods
+from benchmarks import pipeline_methods
 from benchmarks.reporting import (
     DEFAULT_REFERENCE_METHOD,
     RUN_SCHEMA_VERSION,
@@ -62,6 +66,7 @@ from benchmarks.reporting import (
 
 __all__ = [
     "ENV_IDS",
+    "METHOD_ENVS",
     "METHOD_REGISTRY",
     "PRESETS",
     "BenchmarkPreset",
@@ -100,6 +105,16 @@ class BenchmarkPreset:
     ``agents.baselines.sb3_agents.HYPERPARAMS`` entries (e.g. shorter rollouts for smoke)."""
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Free-form per-method options for methods registered later (keyed by method name)."""
+    env_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per short env name, fields of this preset replaced for that env's runs (an ant episode
+    costs ~10× a grid episode on CPU, so the ant trains on fewer episodes)."""
+
+    def for_env(self, env: str) -> BenchmarkPreset:
+        """This preset with ``env_overrides[env]`` applied."""
+        overrides = dict(self.env_overrides.get(env, {}))
+        if "env_overrides" in overrides:
+            raise ValueError("env_overrides cannot override env_overrides")
+        return dataclasses.replace(self, **overrides) if overrides else self
 
     def __post_init__(self) -> None:
         for name in ("train_episodes", "eval_every_episodes", "eval_episodes"):
@@ -120,6 +135,9 @@ PRESETS: dict[str, BenchmarkPreset] = {
         eval_episodes=20,
         seeds=(0,),
         sb3_overrides={"recurrent_ppo": {"n_steps": 32}, "ppo": {"n_steps": 32}, "dqn": {"learning_starts": 200}},
+        env_overrides={"ant": {"train_episodes": 8, "eval_every_episodes": 4, "eval_episodes": 2, "sb3_overrides": {
+            "ppo": {"n_steps": 32, "batch_size": 64}, "ppo_raw": {"n_steps": 32, "batch_size": 64},
+            "sac": {"learning_starts": 100}, "sac_privileged": {"learning_starts": 100}}}},
     ),
     # CPU-sized (SPEC B5): 20k training episodes (the paper's curves start resolving internal RL
     # within ~1e4–1e5 episodes), 3 seeds, 20 evaluation points of 100 episodes.
@@ -129,6 +147,10 @@ PRESETS: dict[str, BenchmarkPreset] = {
         eval_every_episodes=1_000,
         eval_episodes=100,
         seeds=(0, 1, 2),
+        # The ant: 4,096 training episodes (the ant internal-RL default), 5 seeds (issue #7's
+        # acceptance), 16 evaluation points of 50 episodes.
+        env_overrides={"ant": {"train_episodes": 4096, "eval_every_episodes": 256, "eval_episodes": 50,
+                               "seeds": (0, 1, 2, 3, 4)}},
     ),
     # The paper's scale (SPEC A§7.2, §8 "Seeds"): 1e6 episodes and 30 runs, for a GPU machine.
     "paper": BenchmarkPreset(
@@ -188,28 +210,68 @@ def run_sb3_dqn_privileged(env: str, seed: int, preset: BenchmarkPreset, out_dir
     return _sb3_run("dqn", env, seed, preset, out_dir)
 
 
+def run_sb3_ppo_raw(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """SB3 PPO (MlpPolicy) on the raw observation — raw (memoryless, ant)."""
+    return _sb3_run("ppo_raw", env, seed, preset, out_dir)
+
+
+def run_sb3_sac(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """SB3 SAC (MlpPolicy) on the raw observation — raw (memoryless, ant)."""
+    return _sb3_run("sac", env, seed, preset, out_dir)
+
+
+def run_sb3_sac_privileged(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """SB3 SAC (MlpPolicy) on PrivilegedProgressWrapper — privileged (ant)."""
+    return _sb3_run("sac_privileged", env, seed, preset, out_dir)
+
+
 METHOD_REGISTRY: dict[str, MethodFn] = {
-    "internal_rl": grid_methods.run_internal_rl,
-    "raw_action_rl": grid_methods.run_raw_action_rl,
-    "compile_rl": grid_methods.run_compile_rl,
-    "internal_rl_beta1": grid_methods.run_internal_rl_beta1,
-    "internal_rl_cotrained": grid_methods.run_internal_rl_cotrained,
+    "internal_rl": pipeline_methods.run_internal_rl,
+    "raw_action_rl": pipeline_methods.run_raw_action_rl,
+    "compile_rl": pipeline_methods.run_compile_rl,
+    "internal_rl_beta1": pipeline_methods.run_internal_rl_beta1,
+    "internal_rl_cotrained": pipeline_methods.run_internal_rl_cotrained,
     "sb3_recurrent_ppo": run_sb3_recurrent_ppo,
     "sb3_ppo_privileged": run_sb3_ppo_privileged,
     "sb3_dqn_privileged": run_sb3_dqn_privileged,
+    "sb3_ppo_raw": run_sb3_ppo_raw,
+    "sb3_sac": run_sb3_sac,
+    "sb3_sac_privileged": run_sb3_sac_privileged,
 }
 """Method name -> run function. Insertion order is the default run order."""
 
+METHOD_ENVS: dict[str, tuple[str, ...]] = {
+    "internal_rl": ("grid", "ant"),
+    "raw_action_rl": ("grid", "ant"),
+    "compile_rl": ("grid",),
+    "internal_rl_beta1": ("grid", "ant"),
+    "internal_rl_cotrained": ("grid",),
+    "sb3_recurrent_ppo": ("grid",),
+    "sb3_ppo_privileged": ("grid", "ant"),
+    "sb3_dqn_privileged": ("grid",),
+    "sb3_ppo_raw": ("ant",),
+    "sb3_sac": ("ant",),
+    "sb3_sac_privileged": ("ant",),
+}
+"""Method name -> the short env names it runs on (issue #7: the ant's baselines are PPO and SAC,
+raw and privileged; DQN needs discrete actions; co-training and CompILE are grid-only here)."""
 
-def register_method(name: str, method: MethodFn, *, replace: bool = False) -> None:
-    """Add ``method`` to :data:`METHOD_REGISTRY` under ``name`` (module docstring, "Methods")."""
+
+def register_method(name: str, method: MethodFn, *, replace: bool = False, envs: tuple[str, ...] | None = None) -> None:
+    """Add ``method`` to :data:`METHOD_REGISTRY` under ``name`` (module docstring, "Methods"),
+    runnable on ``envs`` (default: every env of :data:`ENV_IDS`)."""
     if not isinstance(name, str) or not name or "__" in name or "/" in name:
         raise ValueError(f"method name must be a non-empty string without '__' or '/', got {name!r}")
     if not callable(method):
         raise TypeError(f"method must be callable, got {method!r}")
     if name in METHOD_REGISTRY and not replace and METHOD_REGISTRY[name] is not method:
         raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
+    envs = tuple(ENV_IDS) if envs is None else tuple(envs)
+    unknown = [env for env in envs if env not in ENV_IDS]
+    if not envs or unknown:
+        raise ValueError(f"envs must be a non-empty tuple of {sorted(ENV_IDS)}, got {envs!r}")
     METHOD_REGISTRY[name] = method
+    METHOD_ENVS[name] = envs
 
 
 # ---------------------------------------------------------------------- arguments
@@ -220,7 +282,7 @@ class RunAllConfig:
     preset: Literal["smoke", "default", "paper"] = "default"
     """Budgets and schedule (SPEC B5)."""
     env: str = "grid"
-    """Comma list of short env names (``grid``; ``ant`` once it exists)."""
+    """Comma list of short env names (``grid``, ``ant``)."""
     methods: str | None = None
     """Comma list of registered methods; default: every registered method."""
     seeds: str | None = None
@@ -238,8 +300,9 @@ class RunAllConfig:
     progress: bool = True
     """Show a progress bar over runs."""
     base_model: Path | None = None
-    """Reuse this pretrained grid ``model.pt`` (e.g. from ``python -m agents.base_model_study``)
-    instead of pretraining one in the results folder; needs ``--dstar``."""
+    """Reuse this pretrained ``model.pt`` of the (single) ``--env`` (e.g. from
+    ``python -m agents.base_model_study [--env ant]``) instead of pretraining one in the results
+    folder; needs ``--dstar``."""
     dstar: Path | None = None
     """D* dataset (ε = 0) that goes with ``--base-model``."""
 
@@ -288,9 +351,10 @@ class RunJob:
 
 
 def _execute_run(method_fn: MethodFn, env: str, seed: int, preset: BenchmarkPreset, work_dir: Path) -> dict[str, Any]:
-    """Worker-side body of one run (a top-level function so process pools and Ray can ship it)."""
+    """Worker-side body of one run (a top-level function so process pools and Ray can ship it);
+    the method sees the preset with ``env``'s overrides applied."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    return method_fn(env, seed, preset, work_dir)
+    return method_fn(env, seed, preset.for_env(env), work_dir)
 
 
 def _finished(path: Path) -> bool:
@@ -390,7 +454,10 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
         raise TypeError(f"preset must be a BenchmarkPreset, got {type(preset).__name__}")
     envs = _comma_list(config.env, ENV_IDS, "env")
     methods = _comma_list(config.methods, METHOD_REGISTRY, "method")
-    seeds = parse_seeds(config.seeds, preset.seeds)
+    for env in envs:
+        unsupported = [m for m in methods if env not in METHOD_ENVS.get(m, tuple(ENV_IDS))]
+        if config.methods is not None and unsupported:
+            raise ValueError(f"method(s) {unsupported} do not run on env {env!r} (METHOD_ENVS)")
     if isinstance(config.workers, bool) or not isinstance(config.workers, int) or config.workers < 1:
         raise ValueError(f"workers must be a positive int, got {config.workers!r}")
     if config.executor not in ("local", "ray"):
@@ -398,16 +465,23 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
     if (config.base_model is None) != (config.dstar is None):
         raise ValueError(f"--base-model and --dstar go together, got {config.base_model!r} and {config.dstar!r}")
     if config.base_model is not None:
+        if len(envs) != 1:
+            raise ValueError(f"--base-model belongs to one env; got --env {config.env!r}")
+        key = f"{envs[0]}_pipeline"
         options = dict(preset.method_options)
-        options["grid_pipeline"] = {**options.get("grid_pipeline", {}), "base_model": str(Path(config.base_model).resolve()),
-                                    "dstar": str(Path(config.dstar).resolve())}
+        options[key] = {**options.get(key, {}), "base_model": str(Path(config.base_model).resolve()),
+                        "dstar": str(Path(config.dstar).resolve())}
         preset = dataclasses.replace(preset, method_options=options)
     out = Path(config.out) if config.out is not None else Path("results") / preset.name
     (out / "runs").mkdir(parents=True, exist_ok=True)
 
     jobs, skipped = [], []
     for env in envs:
+        env_preset = preset.for_env(env)
+        seeds = parse_seeds(config.seeds, env_preset.seeds)
         for method in methods:
+            if env not in METHOD_ENVS.get(method, tuple(ENV_IDS)):
+                continue
             for seed in seeds:
                 run_path = out / "runs" / run_filename(env, method, seed)
                 job = RunJob(env, method, seed, run_path, out / "work" / env / method / f"seed{seed}")

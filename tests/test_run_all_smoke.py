@@ -154,3 +154,25 @@ def test_base_model_and_dstar_go_together(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--base-model and --dstar"):
         run_benchmark(RunAllConfig(methods="internal_rl", base_model=tmp_path / "m.pt", out=tmp_path, progress=False),
                       preset=TINY)
+
+
+ANT_METHODS = ("internal_rl", "raw_action_rl", "sb3_ppo_raw", "sb3_sac_privileged")
+
+
+def test_ant_rows_come_from_the_same_harness(tmp_path: Path) -> None:
+    """`run_all --env ant`: the ant pipeline (Hawk SSM, linear metacontroller) and its SB3 baselines (issue #7)."""
+    from benchmarks.run_all import METHOD_ENVS
+
+    config = RunAllConfig(env="ant", methods=",".join(ANT_METHODS), seeds="0,", out=tmp_path, progress=False)
+    result = run_benchmark(config, preset=PRESETS["smoke"])
+    assert sorted(result["ran"]) == sorted(("ant", method, 0) for method in ANT_METHODS)
+    shared = tmp_path / "work" / "ant" / "_shared"
+    assert (shared / "base_model" / "model.pt").is_file() and (shared / "metacontroller_standard").is_dir()
+    for method in ANT_METHODS:
+        record = json.loads((tmp_path / "runs" / f"ant__{method}__seed0.json").read_text())
+        assert record["curve"][-1]["episodes"] >= PRESETS["smoke"].for_env("ant").train_episodes
+    assert "| sb3_sac_privileged |" in (tmp_path / "summary.md").read_text()
+    assert "sb3_dqn_privileged" not in METHOD_ENVS or "ant" not in METHOD_ENVS["sb3_dqn_privileged"]
+    with pytest.raises(ValueError, match="do not run on env 'ant'"):
+        run_benchmark(RunAllConfig(env="ant", methods="sb3_dqn_privileged", out=tmp_path, progress=False),
+                      preset=PRESETS["smoke"])

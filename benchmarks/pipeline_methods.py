@@ -1,8 +1,9 @@
-"""Grid methods of the benchmark that share one pretrained base model (SPEC A§6, A§7.1, B5, B6).
+"""Benchmark methods that share one pretrained base model per env (SPEC A§6, A§7.1, B5, B6).
 
 ``run_all.py`` runs every method × seed; the methods here all steer or finetune the *same*
-pretrained base model, and the internal-RL variants share metacontrollers, so those are built
-once per results folder and reused ("shared artifacts"):
+pretrained base model of an env (grid transformer or ant Hawk SSM), and the internal-RL
+variants share metacontrollers, so those are built once per results folder and env and reused
+("shared artifacts"):
 
 =====================  =====================================================================
 method                 what is trained per seed, on top of which shared artifact
@@ -14,6 +15,10 @@ method                 what is trained per seed, on top of which shared artifact
 ``raw_action_rl``      the whole base model, finetuned in raw action space (item 1)
 =====================  =====================================================================
 
+``internal_rl``, ``internal_rl_beta1`` and ``raw_action_rl`` run on both envs; the co-trained
+and CompILE variants are grid-only here (the paper co-trains the ant from the pretrained θ,
+which the co-training trainer does not do).
+
 Every RL method uses the same critic-free clipped algorithm, batch size and episode budget
 (``BenchmarkPreset.train_episodes``). Curves are the success rate of each training batch of
 the stochastic policy against training episodes, as the paper plots them (SPEC A§7.2).
@@ -21,9 +26,9 @@ the stochastic policy against training episodes, as the paper plots them (SPEC A
 Shared artifacts live in ``<out>/work/<env>/_shared/`` (datasets D and D*, ``base_model/``,
 ``metacontroller_*``, ``compile/``); each is built under a file lock by the first run that
 needs it, with the resumable trainers of ``agents/``, so parallel workers never build one twice
-and an interrupted build resumes. ``BenchmarkPreset.base_model`` points at an existing
-``model.pt`` (and ``dstar`` at its D*) to skip pretraining, e.g. the one written by
-``python -m agents.base_model_study``.
+and an interrupted build resumes. ``method_options["<env>_pipeline"]`` with ``base_model`` and
+``dstar`` points at an existing ``model.pt`` and its D* to skip pretraining, e.g. the ones
+written by ``python -m agents.base_model_study [--env ant]``.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ANT_PIPELINES",
     "GRID_PIPELINES",
-    "GridPipeline",
+    "Pipeline",
+    "pipeline_for",
     "run_compile_rl",
     "run_internal_rl",
     "run_internal_rl_beta1",
@@ -50,7 +57,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class GridPipeline:
+class Pipeline:
     """Which presets of the ``agents`` trainers a benchmark preset uses (SPEC B5)."""
 
     study: str
@@ -65,12 +72,15 @@ class GridPipeline:
     """Preset of :data:`agents.baselines.compile_latent.COMPILE_PRESETS`."""
 
 
-GRID_PIPELINES: dict[str, GridPipeline] = {
-    "smoke": GridPipeline("smoke", "smoke", 0.1, "smoke", "smoke"),
-    "default": GridPipeline("default", "default", 0.1, "default", "default"),
-    "paper": GridPipeline("paper", "paper", 0.1, "paper", "paper"),
+GRID_PIPELINES: dict[str, Pipeline] = {
+    "smoke": Pipeline("smoke", "smoke", 0.1, "smoke", "smoke"),
+    "default": Pipeline("default", "default", 0.1, "default", "default"),
+    "paper": Pipeline("paper", "paper", 0.1, "paper", "paper"),
 }
-"""Benchmark preset name -> trainer presets."""
+"""Benchmark preset name -> trainer presets (grid)."""
+
+ANT_PIPELINES: dict[str, Pipeline] = {name: Pipeline(name, name, 0.1, name, "") for name in ("smoke", "default", "paper")}
+"""Benchmark preset name -> the ``ANT_*`` trainer presets of the same name (no CompILE on the ant)."""
 
 
 def shared_dir(out_dir: Path) -> Path:
@@ -89,37 +99,43 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _pipeline(preset: Any) -> GridPipeline:
-    name = preset.method_options.get("grid_pipeline", {}).get("name", preset.name)
-    if name not in GRID_PIPELINES:
-        raise ValueError(f"no grid pipeline for preset {name!r}; expected one of {sorted(GRID_PIPELINES)}")
-    return GRID_PIPELINES[name]
+def pipeline_for(preset: Any, env: str) -> Pipeline:
+    """The trainer presets of ``env`` for benchmark ``preset`` (``method_options["<env>_pipeline"]["name"]``
+    overrides the preset's name)."""
+    pipelines = {"grid": GRID_PIPELINES, "ant": ANT_PIPELINES}
+    if env not in pipelines:
+        raise ValueError(f"no pipelines for env {env!r}; expected one of {sorted(pipelines)}")
+    name = preset.method_options.get(f"{env}_pipeline", {}).get("name", preset.name)
+    if name not in pipelines[env]:
+        raise ValueError(f"no {env} pipeline for preset {name!r}; expected one of {sorted(pipelines[env])}")
+    return pipelines[env][name]
 
 
-def _base_model_and_dstar(preset: Any, shared: Path) -> tuple[Path, Path]:
+def _base_model_and_dstar(preset: Any, shared: Path, env: str) -> tuple[Path, Path]:
     """Pretrained ``model.pt`` and D* path: the preset's, or built once in ``shared``."""
-    options = preset.method_options.get("grid_pipeline", {})
+    options = preset.method_options.get(f"{env}_pipeline", {})
     if options.get("base_model"):
         base_model, dstar = Path(options["base_model"]), Path(options["dstar"])
         for path in (base_model, dstar):
             if not path.is_file():
-                raise FileNotFoundError(f"grid_pipeline option points at {path}, which does not exist")
+                raise FileNotFoundError(f"{env}_pipeline option points at {path}, which does not exist")
         return base_model, dstar
-    from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets
+    from agents.base_model_study import ANT_STUDY_PRESETS, STUDY_PRESETS, ensure_datasets
     from agents.pretrain import pretrain
 
-    study = STUDY_PRESETS[_pipeline(preset).study]
+    study = (STUDY_PRESETS if env == "grid" else ANT_STUDY_PRESETS)[pipeline_for(preset, env).study]
     with _locked(shared / "base_model.lock"):
-        d_data, _ = ensure_grid_datasets(study.data, shared, progress=False)
+        d_data, _ = ensure_datasets(study.data, shared, progress=False)
         model_path = pretrain(study.pretrain, d_data, shared / "base_model", progress=False)
     return model_path, shared / "data_Dstar.npz"
 
 
-def _metacontroller(preset: Any, shared: Path, variant: str) -> tuple[Any, Any]:
+def _metacontroller(preset: Any, shared: Path, variant: str, env: str) -> tuple[Any, Any]:
     """(base model, metacontroller) for ``variant`` in ``standard`` / ``beta1`` / ``cotrained``."""
     from agents.models.controller import freeze
     from agents.pretrain import load_base_model
     from agents.train_metacontroller import (
+        ANT_METACONTROLLER_PRESETS,
         METACONTROLLER_PRESETS,
         load_cotrained_base_model,
         load_metacontroller,
@@ -127,10 +143,10 @@ def _metacontroller(preset: Any, shared: Path, variant: str) -> tuple[Any, Any]:
     )
     from hier_envs.datasets import load_dataset
 
-    pipeline = _pipeline(preset)
-    base_path, dstar_path = _base_model_and_dstar(preset, shared)
+    pipeline = pipeline_for(preset, env)
+    base_path, dstar_path = _base_model_and_dstar(preset, shared, env)
     base_model = freeze(load_base_model(base_path))
-    config = METACONTROLLER_PRESETS[pipeline.metacontroller]
+    config = (METACONTROLLER_PRESETS if env == "grid" else ANT_METACONTROLLER_PRESETS)[pipeline.metacontroller]
     mc = dataclasses.replace(config.metacontroller, kl_weight=pipeline.kl_weight, force_switch=variant == "beta1")
     config = dataclasses.replace(config, metacontroller=mc, cotrain=variant == "cotrained")
     with _locked(shared / f"metacontroller_{variant}.lock"):
@@ -141,10 +157,10 @@ def _metacontroller(preset: Any, shared: Path, variant: str) -> tuple[Any, Any]:
     return base_model, freeze(load_metacontroller(path, base_model.config.width))
 
 
-def _rl_config(preset: Any, seed: int) -> Any:
-    from agents.internal_rl import INTERNAL_RL_PRESETS
+def _rl_config(preset: Any, seed: int, env: str) -> Any:
+    from agents.internal_rl import ANT_INTERNAL_RL_PRESETS, INTERNAL_RL_PRESETS
 
-    config = INTERNAL_RL_PRESETS[_pipeline(preset).rl]
+    config = (INTERNAL_RL_PRESETS if env == "grid" else ANT_INTERNAL_RL_PRESETS)[pipeline_for(preset, env).rl]
     return dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
 
 
@@ -173,12 +189,12 @@ def _internal_rl_run(variant: str, env: str, seed: int, preset: Any, out_dir: Pa
     from agents.internal_rl import train_internal_rl
     from agents.training_utils import CsvLog
 
-    if env != "grid":
-        raise ValueError(f"the internal-RL methods run on env 'grid' only for now, got {env!r}")
+    if variant in ("cotrained", "compile") and env != "grid":
+        raise ValueError(f"internal RL variant {variant!r} runs on env 'grid' only, got {env!r}")
     tic = time.perf_counter()
     shared = shared_dir(out_dir)
-    base_model, code_model = (generator or (lambda p, s: _metacontroller(p, s, variant)))(preset, shared)
-    config = _rl_config(preset, seed)
+    base_model, code_model = (generator or (lambda p, s: _metacontroller(p, s, variant, env)))(preset, shared)
+    config = _rl_config(preset, seed, env)
     train_internal_rl(config, base_model, code_model, out_dir, progress=False)
     rows = CsvLog(out_dir / "learning_curve.csv", ["update"], "update").read()
     return _record(rows, config, time.perf_counter() - tic, {"variant": variant, "shared": str(shared)})
@@ -204,9 +220,9 @@ def _compile_generator(preset: Any, shared: Path) -> tuple[Any, Any]:
     from agents.models.controller import freeze
     from hier_envs.datasets import load_dataset
 
-    base_path, dstar_path = _base_model_and_dstar(preset, shared)
+    base_path, dstar_path = _base_model_and_dstar(preset, shared, "grid")
     with _locked(shared / "compile.lock"):
-        path = train_compile(base_path, load_dataset(dstar_path), COMPILE_PRESETS[_pipeline(preset).compile],
+        path = train_compile(base_path, load_dataset(dstar_path), COMPILE_PRESETS[pipeline_for(preset, "grid").compile],
                              shared / "compile", progress=False)
     model, base_model = load_compile(path)
     return freeze(base_model), freeze(model)
@@ -219,13 +235,11 @@ def run_compile_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str,
 
 def run_raw_action_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
     """RL finetuning of the whole base model in raw action space (SPEC A§7.1 item 1)."""
-    from agents.baselines.raw_action_rl import RAW_ACTION_RL_PRESETS, train_raw_action_rl
+    from agents.baselines.raw_action_rl import ANT_RAW_ACTION_RL_PRESETS, RAW_ACTION_RL_PRESETS, train_raw_action_rl
 
-    if env != "grid":
-        raise ValueError(f"raw-action RL runs on env 'grid' only for now, got {env!r}")
     tic = time.perf_counter()
-    base_path, _ = _base_model_and_dstar(preset, shared_dir(out_dir))
-    config = RAW_ACTION_RL_PRESETS[_pipeline(preset).rl]
+    base_path, _ = _base_model_and_dstar(preset, shared_dir(out_dir), env)
+    config = (RAW_ACTION_RL_PRESETS if env == "grid" else ANT_RAW_ACTION_RL_PRESETS)[pipeline_for(preset, env).rl]
     config = dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
     result = train_raw_action_rl(base_path, config, out_dir, progress=False)
     return _record(result["curve"], config, time.perf_counter() - tic, {"base_model": str(base_path)})
