@@ -82,6 +82,8 @@ __all__ = [
 RUN_SCHEMA_VERSION = 1
 """Version of the per-run JSON layout (module docstring)."""
 DEFAULT_REFERENCE_METHOD = "internal_rl"
+EXPERT_METHOD = "expert"
+"""Runs of this method (the data-generating expert, no training) normalise an env's success."""
 """The method whose probability of improvement over every other method is reported."""
 THRESHOLDS: tuple[float, ...] = (0.5, 0.8)
 """Success rates for the "episodes to reach" columns (SPEC B6)."""
@@ -109,6 +111,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "final_success_iqm",
     "final_success_iqm_ci_low",
     "final_success_iqm_ci_high",
+    "final_success_normalised_median",
     *(f"episodes_to_{round(100 * t)}_median" for t in THRESHOLDS),
     *(f"seeds_reached_{round(100 * t)}" for t in THRESHOLDS),
     "train_episodes_median",
@@ -264,6 +267,12 @@ def summarize(
             row["poi_reference"] = reference_method
             row["poi_reference_over_method"], row["poi_ci_low"], row["poi_ci_high"] = poi, poi_low, poi_high
         rows.append(row)
+    for row in rows:  # normalised by the env's expert run, as the paper does for the ant (SPEC A§2.3)
+        expert = [r for r in rows if r["env"] == row["env"] and r["method"] == EXPERT_METHOD]
+        usable = expert and expert[0]["final_success_median"] > 0 and row["method"] != EXPERT_METHOD
+        row["final_success_normalised_median"] = (
+            row["final_success_median"] / expert[0]["final_success_median"] if usable else None
+        )
     return rows
 
 
@@ -308,6 +317,10 @@ def _caveats(
         "reference.",
         "Training budgets are in training episodes; compare methods only where `train episodes` match.",
     ]
+    if any(r["method"] == EXPERT_METHOD for r in runs):
+        caveats.append(f"`{EXPERT_METHOD}` is the data-generating expert (it plans with the task: privileged), evaluated "
+                       "without training; \"÷ expert\" divides a method's median final success by the expert's, as the "
+                       "paper normalises ant success by its expert's (SPEC A§2.3).")
     if not any(r["method"] == reference for r in runs):
         caveats.append(f"Reference method `{reference}` has no runs here, so no probability of improvement is shown.")
     if preset_name == "smoke":
@@ -328,19 +341,23 @@ def _markdown(
     lines += [f"- {caveat}" for caveat in _caveats(runs, rows, preset_name, reference)]
     for env in sorted({row["env"] for row in rows}):
         env_rows = [row for row in rows if row["env"] == env]
+        normalised = any(row["final_success_normalised_median"] is not None for row in env_rows)
         lines += [
             "",
             f"## {env}",
             "",
-            "| method | observation | seeds | final success (median) | final success IQM [95% CI] | "
+            "| method | observation | seeds | final success (median) | "
+            + ("÷ expert | " if normalised else "")
+            + "final success IQM [95% CI] | "
             + "".join(f"episodes to {round(100 * t)}% | " for t in THRESHOLDS)
             + "train episodes | wall s (median) |",
-            "|---|---|---:|---:|---|" + "---:|" * len(THRESHOLDS) + "---:|---:|",
+            "|---|---|---:|---:|" + ("---:|" if normalised else "") + "---|" + "---:|" * len(THRESHOLDS) + "---:|---:|",
         ]
         for row in env_rows:
+            ratio = f"{_fmt_rate(row['final_success_normalised_median'])} | " if normalised else ""
             lines.append(
                 f"| {row['method']} | {'privileged' if row['privileged'] else 'faithful'} | {row['n_seeds']} | "
-                f"{_fmt_rate(row['final_success_median'])} | {_fmt_rate(row['final_success_iqm'])} "
+                f"{_fmt_rate(row['final_success_median'])} | {ratio}{_fmt_rate(row['final_success_iqm'])} "
                 f"[{_fmt_rate(row['final_success_iqm_ci_low'])}, {_fmt_rate(row['final_success_iqm_ci_high'])}] | "
                 + "".join(f"{_fmt_episodes(row[f'episodes_to_{round(100 * t)}_median'])} | " for t in THRESHOLDS)
                 + f"{row['train_episodes_median']:.0f} | {row['wall_s_median']:.1f} |"

@@ -225,7 +225,34 @@ def run_sb3_sac_privileged(env: str, seed: int, preset: BenchmarkPreset, out_dir
     return _sb3_run("sac_privileged", env, seed, preset, out_dir)
 
 
+def run_expert(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict[str, Any]:
+    """The env's expert (the data generator, privileged: it plans with the task) on the post-training
+    task, ``4 × eval_episodes`` episodes, no training. Its success normalises the others' (the
+    paper divides ant success by its expert's, SPEC A§2.3)."""
+    import time as _time
+
+    from hier_envs.tasks import GRID_POSTTRAIN_TASK
+
+    episodes = 4 * preset.eval_episodes
+    tic = _time.perf_counter()
+    if env == "ant":
+        from hier_envs.experts.ant_expert import evaluate_ant_expert
+
+        report = evaluate_ant_expert(ENV_IDS[env], episodes, seed)
+    else:
+        from hier_envs.experts.grid_expert import evaluate_grid_expert
+
+        report = evaluate_grid_expert(GRID_POSTTRAIN_TASK, episodes, seed)
+    wall_s = _time.perf_counter() - tic
+    point = {"episodes": 0, "env_steps": int(round(report["mean_length"] * episodes)),
+             "success_rate": report["success_rate"], "wall_s": wall_s}
+    config = {"eval_episodes": episodes, **{k: v for k, v in report.items() if isinstance(v, (int, float, str))}}
+    return {"privileged": True, "curve": [point], "final_success_rate": report["success_rate"], "wall_s": wall_s,
+            "config": config}
+
+
 METHOD_REGISTRY: dict[str, MethodFn] = {
+    "expert": run_expert,
     "internal_rl": pipeline_methods.run_internal_rl,
     "raw_action_rl": pipeline_methods.run_raw_action_rl,
     "compile_rl": pipeline_methods.run_compile_rl,
@@ -241,6 +268,7 @@ METHOD_REGISTRY: dict[str, MethodFn] = {
 """Method name -> run function. Insertion order is the default run order."""
 
 METHOD_ENVS: dict[str, tuple[str, ...]] = {
+    "expert": ("grid", "ant"),
     "internal_rl": ("grid", "ant"),
     "raw_action_rl": ("grid", "ant"),
     "compile_rl": ("grid",),

@@ -156,7 +156,7 @@ def test_base_model_and_dstar_go_together(tmp_path: Path) -> None:
                       preset=TINY)
 
 
-ANT_METHODS = ("internal_rl", "raw_action_rl", "sb3_ppo_raw", "sb3_sac_privileged")
+ANT_METHODS = ("expert", "internal_rl", "raw_action_rl", "sb3_ppo_raw", "sb3_sac_privileged")
 
 
 def test_ant_rows_come_from_the_same_harness(tmp_path: Path) -> None:
@@ -168,10 +168,15 @@ def test_ant_rows_come_from_the_same_harness(tmp_path: Path) -> None:
     assert sorted(result["ran"]) == sorted(("ant", method, 0) for method in ANT_METHODS)
     shared = tmp_path / "work" / "ant" / "_shared"
     assert (shared / "base_model" / "model.pt").is_file() and (shared / "metacontroller_standard").is_dir()
-    for method in ANT_METHODS:
+    for method in ANT_METHODS[1:]:
         record = json.loads((tmp_path / "runs" / f"ant__{method}__seed0.json").read_text())
         assert record["curve"][-1]["episodes"] >= PRESETS["smoke"].for_env("ant").train_episodes
-    assert "| sb3_sac_privileged |" in (tmp_path / "summary.md").read_text()
+    expert = json.loads((tmp_path / "runs" / "ant__expert__seed0.json").read_text())
+    assert expert["privileged"] and expert["config"]["eval_episodes"] == 4 * PRESETS["smoke"].for_env("ant").eval_episodes
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| sb3_sac_privileged |" in summary
+    if expert["final_success_rate"] > 0:
+        assert "÷ expert" in summary
     assert "sb3_dqn_privileged" not in METHOD_ENVS or "ant" not in METHOD_ENVS["sb3_dqn_privileged"]
     with pytest.raises(ValueError, match="do not run on env 'ant'"):
         run_benchmark(RunAllConfig(env="ant", methods="sb3_dqn_privileged", out=tmp_path, progress=False),
