@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from agents.models.base_models import BaseModel
-from agents.models.controller import freeze, full_linear_control, low_rank_control
+from agents.models.controller import freeze, low_rank_control
 from agents.models.transformer import variance_scaling_
 from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
@@ -99,7 +99,11 @@ class SubgoalControllers(nn.Module):
         if subgoals.min() < 0 or subgoals.max() >= self.n_subgoals:
             raise ValueError(f"subgoal ids must be in [0, {self.n_subgoals}), got {subgoals.unique().tolist()}")
         if hasattr(self, "u"):
-            return full_linear_control(residual, self.u[subgoals])
+            # all K updates U_k e, then each row's own: (..., K, W) instead of gathering a
+            # (..., W, W) matrix per timestep (K = 4 matmuls, no per-step W × W copies)
+            updates = torch.einsum("...w,kvw->...kv", residual, self.u)  # (..., K, W)
+            index = subgoals[..., None, None].expand(*subgoals.shape, 1, residual.shape[-1])
+            return residual + updates.gather(-2, index).squeeze(-2)
         return low_rank_control(residual, self.a[subgoals], self.b[subgoals])
 
 
