@@ -23,7 +23,22 @@ def _without_wall(curve: list[dict]) -> list[dict]:
     return [{k: v for k, v in point.items() if k != "wall_s"} for point in curve]
 
 
-@pytest.mark.parametrize("algo", sorted(SB3_ALGORITHMS))
+GRID_ALGOS = sorted(algo for algo in SB3_ALGORITHMS if "HierGrid-v0" in HYPERPARAMS[algo])
+ANT_ALGOS = sorted(algo for algo in SB3_ALGORITHMS if "HierAnt-v0" in HYPERPARAMS[algo])
+
+
+@pytest.mark.parametrize("algo", ["ppo_raw", "sac_privileged"])
+def test_ant_baselines_are_seeded(algo: str, tmp_path: Path) -> None:
+    """The ant's PPO/SAC (issue #7): same seed, same curve; raw vs privileged as labelled."""
+    fast = {"n_steps": 32, "batch_size": 32, "n_envs": 2} if algo.startswith("ppo") else {"learning_starts": 50}
+    runs = [train_sb3_baseline(algo, "HierAnt-v0", 2, None, 0, 2, 1, tmp_path / name, False, hyperparam_overrides=fast)
+            for name in ("a", "b")]
+    assert _without_wall(runs[0]["curve"]) == _without_wall(runs[1]["curve"])
+    assert runs[0]["privileged"] is algo.endswith("privileged") and runs[0]["episodes"] >= 2
+    assert set(ANT_ALGOS) == {"ppo", "ppo_raw", "sac", "sac_privileged"}
+
+
+@pytest.mark.parametrize("algo", GRID_ALGOS)
 def test_same_seed_same_curve_and_model(algo: str, tmp_path: Path) -> None:
     first = _train(algo, tmp_path / "a")
     second = _train(algo, tmp_path / "b")
