@@ -50,16 +50,15 @@ Shape key:
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from agents.models.residual_stream import ConfigDict, Controller, ResidualStreamModel
 from agents.models.transformer import variance_scaling_
 
 __all__ = [
@@ -73,9 +72,6 @@ __all__ = [
     "rg_lru_scan",
 ]
 
-Controller = Callable[[Tensor], Tensor]
-"""Maps the residual at the controlled layer to its rewritten value, same shape."""
-
 LOG_STD_MIN = -5.0
 """Lower bound of every predicted log standard deviation (soft, via a sigmoid)."""
 LOG_STD_MAX = 2.0
@@ -84,7 +80,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
-class HawkConfig:
+class HawkConfig(ConfigDict):
     """Sizes of the ant Hawk SSM (SPEC A§3.3, Tables A5/A15; presets SPEC B5)."""
 
     obs_dim: int = 41
@@ -129,18 +125,6 @@ class HawkConfig:
         """Default controller insertion layer, mid-depth ``L // 2`` (SPEC A§3.4: 4 of 8)."""
         return self.n_layers // 2
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> HawkConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown HawkConfig keys {unknown}")
-        return cls(**dict(values))
 
 
 HAWK_PRESETS: dict[str, HawkConfig] = {
@@ -392,7 +376,7 @@ def _bounded_log_std(raw: Tensor) -> Tensor:
     return LOG_STD_MIN + (LOG_STD_MAX - LOG_STD_MIN) * torch.sigmoid(raw + _LOG_STD_OFFSET)
 
 
-class HawkSSM(nn.Module):
+class HawkSSM(ResidualStreamModel):
     """Observation-only Hawk model with Gaussian action and next-observation heads (SPEC A§3.3).
 
     Same residual-stream interface as :class:`agents.models.transformer.CausalTransformer`:
@@ -422,10 +406,6 @@ class HawkSSM(nn.Module):
                 variance_scaling_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    @property
-    def n_layers(self) -> int:
-        return self.config.n_layers
-
     def set_observation_statistics(self, mean: Tensor, scale: Tensor) -> None:
         """Standardise observations as ``(o - mean) / scale`` (both ``(D,)``, ``scale > 0``).
 
@@ -446,34 +426,13 @@ class HawkSSM(nn.Module):
 
     # -- argument checks ----------------------------------------------------------------------
 
-    def _check_layer(self, name: str, layer: int) -> int:
-        if not isinstance(layer, int) or isinstance(layer, bool):
-            raise TypeError(f"{name} must be an int, got {type(layer).__name__}")
-        if not 0 <= layer <= self.n_layers:
-            raise ValueError(f"{name}={layer} is out of range [0, {self.n_layers}]")
-        return layer
-
     def _check_observations(self, observations: Tensor, n_dims: int) -> None:
-        if not isinstance(observations, Tensor):
-            raise TypeError(f"observations must be a torch.Tensor, got {type(observations).__name__}")
-        if observations.dim() != n_dims or observations.shape[-1] != self.config.obs_dim:
-            expected = "(B, T, D)" if n_dims == 3 else "(B, D)"
-            raise ValueError(
-                f"observations must have shape {expected} with D={self.config.obs_dim}, got {tuple(observations.shape)}"
-            )
+        super()._check_observations(observations, n_dims)
         if not observations.dtype.is_floating_point:
             raise TypeError(f"observations must be a float tensor, got {observations.dtype}")
 
     def _embed(self, observations: Tensor) -> Tensor:
         return self.embed(self.standardise(observations))
-
-    @staticmethod
-    def _apply_controller(controller: Controller, residual: Tensor) -> Tensor:
-        controlled = controller(residual)
-        if not isinstance(controlled, Tensor) or controlled.shape != residual.shape:
-            shape = tuple(controlled.shape) if isinstance(controlled, Tensor) else type(controlled).__name__
-            raise ValueError(f"controller must return a tensor of shape {tuple(residual.shape)}, got {shape}")
-        return controlled
 
     def _heads(self, residual: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         hidden = self.final_norm(residual)  # (..., W)
@@ -573,20 +532,6 @@ class HawkSSM(nn.Module):
         state.lengths += 1
         state.pending_layer = None
         return HawkStepOutput(*self._heads(x))
-
-    def step(
-        self,
-        obs_t: Tensor,
-        state: HawkState,
-        controller: Controller | None = None,
-        controlled_layer: int | None = None,
-    ) -> HawkStepOutput:
-        """One full timestep: lower blocks, optional ``controller`` on ``(B, W)``, upper blocks."""
-        layer = self.config.controlled_layer if controlled_layer is None else controlled_layer
-        residual = self.step_lower(obs_t, state, layer)
-        if controller is not None:
-            residual = self._apply_controller(controller, residual)
-        return self.step_upper(residual, state, layer)
 
     def init_inference_state(self, batch_size: int, max_len: int | None = None) -> HawkState:
         """The incremental-inference state rollouts use; a recurrence needs no ``max_len``."""

@@ -44,17 +44,16 @@ Shape key:
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.models.grid_encoding import INPUT_ENCODINGS, EgocentricGridEmbedding
+from agents.models.residual_stream import ConfigDict, Controller, ResidualStreamModel
 
 __all__ = [
     "TRANSFORMER_PRESETS",
@@ -69,9 +68,6 @@ __all__ = [
     "variance_scaling_",
 ]
 
-Controller = Callable[[Tensor], Tensor]
-"""Maps the residual at the controlled layer to its rewritten value, same shape."""
-
 INIT_SCALE = 0.1
 """Variance-scaling factor of every initialiser (Tables A4/A16)."""
 
@@ -80,7 +76,7 @@ _TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(ConfigDict):
     """Sizes of the grid causal transformer (SPEC A§3.2, Tables A4/A16; presets SPEC B5)."""
 
     obs_dim: int = 637
@@ -141,18 +137,6 @@ class TransformerConfig:
         """Size K of each attention head."""
         return self.width // self.n_heads
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TransformerConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TransformerConfig keys {unknown}")
-        return cls(**dict(values))
 
 
 TRANSFORMER_PRESETS: dict[str, TransformerConfig] = {
@@ -418,7 +402,7 @@ class KVCache:
 # ---------------------------------------------------------------------------------------------
 
 
-class CausalTransformer(nn.Module):
+class CausalTransformer(ResidualStreamModel):
     """Observation-only causal transformer with action and next-observation heads (SPEC A§3).
 
     The residual stream can be read at every layer (``return_residuals``) and written at one
@@ -446,36 +430,6 @@ class CausalTransformer(nn.Module):
             if isinstance(module, nn.Linear):
                 variance_scaling_(module.weight)
                 nn.init.zeros_(module.bias)
-
-    @property
-    def n_layers(self) -> int:
-        return self.config.n_layers
-
-    # -- argument checks ----------------------------------------------------------------------
-
-    def _check_layer(self, name: str, layer: int) -> int:
-        if not isinstance(layer, int) or isinstance(layer, bool):
-            raise TypeError(f"{name} must be an int, got {type(layer).__name__}")
-        if not 0 <= layer <= self.n_layers:
-            raise ValueError(f"{name}={layer} is out of range [0, {self.n_layers}]")
-        return layer
-
-    def _check_observations(self, observations: Tensor, n_dims: int) -> None:
-        if not isinstance(observations, Tensor):
-            raise TypeError(f"observations must be a torch.Tensor, got {type(observations).__name__}")
-        if observations.dim() != n_dims or observations.shape[-1] != self.config.obs_dim:
-            expected = "(B, T, D)" if n_dims == 3 else "(B, D)"
-            raise ValueError(
-                f"observations must have shape {expected} with D={self.config.obs_dim}, got {tuple(observations.shape)}"
-            )
-
-    @staticmethod
-    def _apply_controller(controller: Controller, residual: Tensor) -> Tensor:
-        controlled = controller(residual)
-        if not isinstance(controlled, Tensor) or controlled.shape != residual.shape:
-            shape = tuple(controlled.shape) if isinstance(controlled, Tensor) else type(controlled).__name__
-            raise ValueError(f"controller must return a tensor of shape {tuple(residual.shape)}, got {shape}")
-        return controlled
 
     def _heads(self, residual: Tensor) -> tuple[Tensor, Tensor]:
         hidden = self.final_norm(residual)  # (..., W)
@@ -642,19 +596,6 @@ class CausalTransformer(nn.Module):
         """:func:`sequence_loss` on a batch from :func:`agents.pretrain.batch_tensors`."""
         return sequence_loss(output, batch["actions"], batch["next_observations"], batch["mask"], obs_loss_weight)
 
-    def step(
-        self,
-        obs_t: Tensor,
-        cache: KVCache,
-        controller: Controller | None = None,
-        controlled_layer: int | None = None,
-    ) -> StepOutput:
-        """One full timestep: lower blocks, optional ``controller`` on ``(B, W)``, upper blocks."""
-        layer = self.config.controlled_layer if controlled_layer is None else controlled_layer
-        residual = self.step_lower(obs_t, cache, layer)  # (B, W)
-        if controller is not None:
-            residual = self._apply_controller(controller, residual)  # (B, W)
-        return self.step_upper(residual, cache, layer)
 
 
 # ---------------------------------------------------------------------------------------------
