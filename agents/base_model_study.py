@@ -24,6 +24,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoints import load_checkpoint, save_checkpoint
+from agents.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
     CONTROLLER_PRESETS,
     ControllerConfig,
+    SubgoalControllers,
     evaluate_subgoal_controllers,
     train_subgoal_controllers,
 )
@@ -46,6 +48,7 @@ from agents.rollouts import evaluate_policy
 from agents.training_utils import CsvLog, set_threads, tuples_to_lists, write_text_atomic
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
+from hier_envs.tasks import grid_composition_task_sets
 
 
 @dataclass(frozen=True)
@@ -149,39 +152,35 @@ def ensure_datasets(config: GridDataConfig | AntDataConfig, run_dir: Path, progr
 
 def ensure_ant_datasets(config: AntDataConfig, run_dir: Path, progress: bool = True) -> tuple[EpisodeDataset, EpisodeDataset]:
     """Load the ant D (sampled torques) and D* (mean torques) from ``run_dir``, generating them on first use."""
-    datasets = []
-    for name, episodes, mode, seed in (
-        ("data_D.npz", config.d_episodes, "sampled", config.seed),
-        ("data_Dstar.npz", config.dstar_episodes, "mean", config.seed + 1),
-    ):
-        path = run_dir / name
-        if not path.exists():
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_dataset(generate_ant_dataset(episodes, mode == "sampled", seed, progress=progress), path)
-        dataset = load_dataset(path)
-        generator = dataset.metadata["generator"]
-        if (generator["episodes"], generator["actions"], generator["seed"]) != (episodes, mode, seed):
-            raise ValueError(f"{path} was generated with {generator}, not ({episodes=}, actions={mode!r}, {seed=}); use a new run dir")
-        datasets.append(dataset)
-    return datasets[0], datasets[1]
+    return (
+        _ensure_dataset(run_dir / "data_D.npz", {"episodes": config.d_episodes, "actions": "sampled", "seed": config.seed},
+                        lambda: generate_ant_dataset(config.d_episodes, True, config.seed, progress=progress)),
+        _ensure_dataset(run_dir / "data_Dstar.npz", {"episodes": config.dstar_episodes, "actions": "mean", "seed": config.seed + 1},
+                        lambda: generate_ant_dataset(config.dstar_episodes, False, config.seed + 1, progress=progress)),
+    )
 
 
 def ensure_grid_datasets(config: GridDataConfig, run_dir: Path, progress: bool = True) -> tuple[EpisodeDataset, EpisodeDataset]:
-    """Load D and D* from ``run_dir``, generating them on first use."""
-    datasets = []
-    for name, episodes, epsilon, seed in (
-        ("data_D.npz", config.d_episodes, config.d_epsilon, config.seed),
-        ("data_Dstar.npz", config.dstar_episodes, 0.0, config.seed + 1),
-    ):
-        path = run_dir / name
-        if not path.exists():
-            save_dataset(generate_grid_dataset(episodes, epsilon, seed, progress=progress), path)
-        dataset = load_dataset(path)
-        generator = dataset.metadata["generator"]
-        if (generator["episodes"], generator["epsilon"], generator["seed"]) != (episodes, epsilon, seed):
-            raise ValueError(f"{path} was generated with {generator}, not ({episodes=}, {epsilon=}, {seed=}); use a new run dir")
-        datasets.append(dataset)
-    return datasets[0], datasets[1]
+    """Load D (ε = ``d_epsilon``) and D* (ε = 0) from ``run_dir``, generating them on first use."""
+    return (
+        _ensure_dataset(run_dir / "data_D.npz", {"episodes": config.d_episodes, "epsilon": config.d_epsilon, "seed": config.seed},
+                        lambda: generate_grid_dataset(config.d_episodes, config.d_epsilon, config.seed, progress=progress)),
+        _ensure_dataset(run_dir / "data_Dstar.npz", {"episodes": config.dstar_episodes, "epsilon": 0.0, "seed": config.seed + 1},
+                        lambda: generate_grid_dataset(config.dstar_episodes, 0.0, config.seed + 1, progress=progress)),
+    )
+
+
+def _ensure_dataset(path: Path, expected: dict[str, Any], generate: Callable[[], EpisodeDataset]) -> EpisodeDataset:
+    """Load ``path``, generating and saving it first if it is missing; ``ValueError`` if its recorded
+    generator settings differ from ``expected`` (a run dir holds one configuration)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_dataset(generate(), path)
+    dataset = load_dataset(path)
+    generator = dataset.metadata["generator"]
+    if {key: generator.get(key) for key in expected} != expected:
+        raise ValueError(f"{path} was generated with {generator}, not {expected}; use a new run dir")
+    return dataset
 
 
 class StageCache:
@@ -261,6 +260,15 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         }
         stages.put("controllers", controllers)
 
+    composition = None
+    mid = model.config.controlled_layer
+    if config.env == "grid" and str(mid) in controllers:
+        composition = stages.get("composition")
+        if composition is None:
+            composition = composition_breakdown(model, run_dir / "controllers" / f"layer_{mid}.pt", mid, config,
+                                                pretrain_env_id)
+            composition = stages.put("composition", composition)
+
     results = {
         "env": config.env,
         "env_ids": list(config.env_ids),
@@ -273,6 +281,7 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         "probes": probes,
         "unsteered": unsteered,
         "controllers": controllers,
+        "composition": composition,
         "expert": expert,
         "controlled_layer": model.config.controlled_layer,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
@@ -280,6 +289,27 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
     }
     write_report(results, out_dir)
     return results
+
+
+def composition_breakdown(model: Any, controllers_path: Path, layer: int, config: StudyConfig, env_id: str) -> dict[str, Any]:
+    """Ground-truth controllers at ``layer`` on the grid's 2 × 2 composition table (transitions seen
+    or unseen in pretraining × 3 or 6 subgoals; :func:`hier_envs.tasks.grid_composition_task_sets`).
+
+    The post-training task is novel in two ways at once (SPEC A§2.1 INFERRED); this separates
+    them, so a low post-training success says whether the controllers fail at unseen subgoal
+    transitions, at the longer horizon, or both. Every cell uses the same episodes count and seed.
+    """
+    record = load_checkpoint(controllers_path, expected_kind="subgoal_controllers")
+    controllers = SubgoalControllers(model.config.width, config.controllers.n_subgoals, config.controllers.rank)
+    load_model_state(controllers, record["model"], controllers_path)
+    freeze(controllers)
+    cells = {}
+    for name, tasks in grid_composition_task_sets().items():
+        stats = evaluate_subgoal_controllers(model, controllers, layer, env_id=env_id, n_episodes=config.eval_episodes,
+                                             seed=config.eval_seed, greedy=config.eval_greedy,
+                                             batch_envs=config.eval_batch_envs, env_kwargs={"tasks": tasks})
+        cells[name] = {**_stats_dict(stats), "n_tasks": len(tasks), "task_colors": len(tasks[0])}
+    return cells
 
 
 def _stats_dict(stats: Any) -> dict[str, Any]:
@@ -349,6 +379,21 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
             f"| {layer}{' (mid)' if int(layer) == mid else ''} | {row['success_rate']:.3f} |{normalised} {row['episodes']} | "
             f"{row['mean_colors_visited']:.2f} | {row['mean_length']:.1f} |"
         )
+    composition = results.get("composition")
+    if composition:
+        lines += [
+            "",
+            f"## Where composition breaks: ground-truth controllers at layer {mid} by kind of novelty",
+            "",
+            "The post-training task has both unseen subgoal transitions and twice the pretraining length; "
+            "each row below has one, the other, both or neither.",
+            "",
+            "| task pool | tasks | success rate | episodes | mean colours visited (of task) |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in composition.items():
+            lines.append(f"| {name} | {row['n_tasks']} | {row['success_rate']:.3f} | {row['episodes']} | "
+                         f"{row['mean_colors_visited']:.2f} (of {row['task_colors']}) |")
     lines += ["", "## Unsteered base model", "", "| env | success rate | episodes | mean colours visited |", "|---|---|---|---|"]
     for env_id, row in unsteered.items():
         lines.append(f"| {env_id} | {row['success_rate']:.3f} | {row['episodes']} | {row['mean_colors_visited']:.2f} |")
@@ -389,6 +434,17 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
         plt.close(figure)
 
 
+def with_pretrain_steps(config: StudyConfig, steps: int) -> StudyConfig:
+    """``config`` with ``steps`` pretraining steps; ``steps`` joins the probe snapshots and
+    snapshots beyond it are dropped. With a constant learning rate nothing else in training
+    depends on the length, so a run resumed under a longer schedule continues exactly as the
+    longer run would have."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"pretraining steps must be an int >= 1, got {steps!r}")
+    snapshots = tuple(sorted({s for s in config.pretrain.snapshot_steps if s < steps} | {steps}))
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, train_steps=steps, snapshot_steps=snapshots))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Base-model study: pretraining, probes, ground-truth controllers (SPEC A§3-4).")
     parser.add_argument("--env", choices=("grid", "ant"), default="grid")
@@ -396,10 +452,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", default=None, help="default runs/<env>_<preset>")
     parser.add_argument("--out", default=None, help="default results/base_model_<preset> (grid), results/base_model_ant_<preset>")
     parser.add_argument("--layers", type=int, nargs="*", default=None, help="controller insertion layers (default: the preset's)")
+    parser.add_argument("--pretrain-steps", type=int, default=None,
+                        help="override the preset's pretraining length (kept as a probe snapshot too): backbone-training "
+                             "studies as in the paper's Fig. A2. A finished shorter run in the same run dir is not "
+                             "extended: use a new run dir")
     args = parser.parse_args(argv)
     config = (STUDY_PRESETS if args.env == "grid" else ANT_STUDY_PRESETS)[args.preset]
     if args.layers is not None:
         config = dataclasses.replace(config, controller_layers=tuple(args.layers))
+    if args.pretrain_steps is not None:
+        config = with_pretrain_steps(config, args.pretrain_steps)
     run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
     out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
     results = run_study(config, run_dir, out_dir)

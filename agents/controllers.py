@@ -155,9 +155,12 @@ def evaluate_subgoal_controllers(
     seed: int = 10_000,
     greedy: bool = False,
     batch_envs: int = 250,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> RolloutStats:
-    """Success of the base model steered by ground-truth-switched controllers (SPEC A§4.2)."""
+    """Success of the base model steered by ground-truth-switched controllers (SPEC A§4.2);
+    ``env_kwargs`` override the env's keywords (e.g. another ``tasks=`` pool)."""
     return evaluate_policy(
         model, env_id, n_episodes, seed, batch_envs=batch_envs,
         steering_factory=lambda: ground_truth_steering(controllers), controlled_layer=layer, greedy=greedy,
+        env_kwargs=env_kwargs,
     )

@@ -47,10 +47,11 @@ class RolloutStats:
         return RolloutStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("success", "lengths", "colors_visited")))
 
 
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+def make_vector_env(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
     """Batched env for ``env_id`` through its ``vector_entry_point`` (grid: numpy batch; ant:
-    :class:`hier_envs.ant_vector.HierAntVectorEnv`)."""
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    :class:`hier_envs.ant_vector.HierAntVectorEnv`); ``env_kwargs`` override the registered
+    keywords (e.g. ``tasks=`` for another task pool)."""
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
 
 
 def episode_horizon(envs: gym.vector.VectorEnv) -> int:
@@ -117,11 +118,13 @@ def evaluate_policy(
     steering_factory: Callable[[], Steering] | None = None,
     controlled_layer: int | None = None,
     greedy: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> RolloutStats:
     """Success of the (steered) base model over ``n_episodes`` episodes, in batches.
 
     Batch ``k`` resets its sub-envs with seeds ``seed + k * batch_envs + i``, so every episode
-    has its own layout and the result is a function of ``seed``.
+    has its own layout and the result is a function of ``seed``. ``env_kwargs`` override the
+    env's registered keywords (:func:`make_vector_env`).
     """
     if n_episodes < 1 or batch_envs < 1:
         raise ValueError(f"n_episodes and batch_envs must be >= 1, got {n_episodes}, {batch_envs}")
@@ -130,7 +133,7 @@ def evaluate_policy(
     done = 0
     while done < n_episodes:
         size = min(batch_envs, n_episodes - done)
-        envs = make_vector_env(env_id, size)
+        envs = make_vector_env(env_id, size, **(env_kwargs or {}))
         steering = steering_factory() if steering_factory is not None else None
         parts.append(rollout_batch(model, envs, seed + done, generator, steering, controlled_layer, greedy))
         envs.close()

@@ -54,6 +54,59 @@ def grid_subgoal(color: int) -> int:
     return color // 2
 
 
+def grid_subgoal_sequence(task: Sequence[int]) -> tuple[int, ...]:
+    """Abstract actions of a grid task: ``(0, 1, 4, 5, 0, 1)`` → ``(0, 2, 0)`` (A-C-A).
+
+    Raises ``ValueError`` unless the task is a whole number of subgoal pairs ``(2k, 2k+1)``.
+    """
+    colors = tuple(int(c) for c in task)
+    if len(colors) % 2 or any(first % 2 or second != first + 1 for first, second in zip(colors[::2], colors[1::2])):
+        raise ValueError(f"task {colors!r} is not a sequence of grid subgoal pairs (2k, 2k+1)")
+    return tuple(grid_subgoal(c) for c in colors[::2])
+
+
+def grid_subgoal_transitions(tasks: Sequence[Sequence[int]]) -> frozenset[tuple[int, int]]:
+    """Every (subgoal, next subgoal) pair that occurs in ``tasks``."""
+    pairs: set[tuple[int, int]] = set()
+    for task in tasks:
+        subgoals = grid_subgoal_sequence(task)
+        pairs.update(zip(subgoals, subgoals[1:]))
+    return frozenset(pairs)
+
+
+def grid_subgoal_walk_tasks(n_subgoals: int, transitions: frozenset[tuple[int, int]] | set[tuple[int, int]]) -> tuple[tuple[int, ...], ...]:
+    """Every grid task of ``n_subgoals`` subgoals whose consecutive subgoals are all in ``transitions``.
+
+    Used to split a composition into its two kinds of novelty (SPEC A§2.1 INFERRED): tasks made of
+    *unseen* transitions at the pretraining length, and tasks as long as the post-training task
+    made only of transitions seen in pretraining. Sorted, so the pool (and an env drawing from
+    it) does not depend on set order.
+    """
+    if isinstance(n_subgoals, bool) or not isinstance(n_subgoals, Integral) or n_subgoals < 1:
+        raise ValueError(f"n_subgoals must be an int >= 1, got {n_subgoals!r}")
+    walks: list[tuple[int, ...]] = [(g,) for g in range(len(GRID_SUBGOAL_NAMES))]
+    for _ in range(n_subgoals - 1):
+        walks = [walk + (nxt,) for walk in walks for (prev, nxt) in sorted(transitions) if prev == walk[-1]]
+    if not walks:
+        raise ValueError(f"no task of {n_subgoals} subgoals uses only the transitions {sorted(transitions)}")
+    return tuple(sorted(tuple(c for g in walk for c in (2 * g, 2 * g + 1)) for walk in walks))
+
+
+def grid_composition_task_sets() -> dict[str, tuple[tuple[int, ...], ...]]:
+    """The grid's 2 × 2 composition table (rows: transitions seen / unseen in pretraining; columns:
+    3 subgoals as in pretraining / 6 as in the post-training task). The unseen-6 cell is the
+    post-training task itself, the seen-3 cell the pretraining tasks (SPEC A§2.1)."""
+    seen = grid_subgoal_transitions(GRID_PRETRAIN_TASKS)
+    distinct = {(a, b) for a in range(len(GRID_SUBGOAL_NAMES)) for b in range(len(GRID_SUBGOAL_NAMES)) if a != b}
+    unseen = frozenset(distinct - seen)
+    return {
+        "seen transitions, 3 subgoals (pretraining tasks)": GRID_PRETRAIN_TASKS,
+        "unseen transitions, 3 subgoals": grid_subgoal_walk_tasks(3, unseen),
+        "seen transitions, 6 subgoals": grid_subgoal_walk_tasks(6, seen),
+        "unseen transitions, 6 subgoals (post-training task)": (GRID_POSTTRAIN_TASK,),
+    }
+
+
 def validate_task(task: object, n_colors: int) -> tuple[int, ...]:
     """Return ``task`` as a tuple of ints, or raise naming the bad value (SPEC B2.1).
 

@@ -28,6 +28,10 @@ def test_base_model_study_writes_a_parsable_report(base_study):
     assert len(saved["probes"]["60"]["val_accuracy"]) == config.pretrain.model.n_layers + 1
     report = (out / "report.md").read_text()
     assert "| 1 (mid) |" in report and "HierGrid-v0" in report
+    # the 2 x 2 composition table: mid-depth controllers on four task pools, same episode count
+    assert len(saved["composition"]) == 4 and all(row["episodes"] == 16 for row in saved["composition"].values())
+    assert [row["task_colors"] for row in saved["composition"].values()] == [6, 6, 12, 12]
+    assert "Where composition breaks" in report and "unseen transitions, 3 subgoals" in report
 
 
 def test_ant_base_model_study_runs_end_to_end(tmp_path):
@@ -35,6 +39,7 @@ def test_ant_base_model_study_runs_end_to_end(tmp_path):
     results = run_study(config, tmp_path / "run", tmp_path / "out", progress=False)
     assert results["env"] == "ant" and results["controlled_layer"] == 1
     assert set(results["controllers"]) == {"0", "1"} and 0.0 <= results["expert"]["success_rate"] <= 1.0
+    assert results["composition"] is None  # grid-only table
     report = (tmp_path / "out" / "report.md").read_text()
     assert "# Ant base model study" in report and "HierAnt-v0" in report and "(of 4)" in report
 
@@ -48,8 +53,9 @@ def test_base_model_study_resumes_from_its_stages(base_study, monkeypatch):
 
     monkeypatch.setattr(study, "train_subgoal_controllers", fail)
     monkeypatch.setattr(study, "probe_model", fail)
+    monkeypatch.setattr(study, "composition_breakdown", fail)
     again = run_study(config, root / "run", root / "out2", progress=False)
-    assert again["controllers"] == results["controllers"]
+    assert again["controllers"] == results["controllers"] and again["composition"] == results["composition"]
 
 
 def test_ant_internal_rl_study_runs_end_to_end(tmp_path):
@@ -68,3 +74,26 @@ def test_ant_internal_rl_study_runs_end_to_end(tmp_path):
     assert set(results["internal_rl"]) == {"0"} and results["expert"]["episodes"] == 2
     report = (tmp_path / "out" / "report.md").read_text()
     assert "# Internal RL on the ant (HierAnt-v0)" in report and "recurrent state" in report
+
+
+def test_study_refuses_a_run_dir_with_other_datasets(tmp_path):
+    """A run dir holds one data configuration: D generated with other settings is refused, naming the file."""
+    from agents.base_model_study import DATA_PRESETS, ensure_grid_datasets
+
+    config = dataclasses.replace(DATA_PRESETS["smoke"], d_episodes=8, dstar_episodes=4)
+    d_data, dstar_data = ensure_grid_datasets(config, tmp_path, progress=False)
+    assert (d_data.n_episodes, dstar_data.n_episodes) == (8, 4)
+    with pytest.raises(ValueError, match="data_D.npz was generated with"):
+        ensure_grid_datasets(dataclasses.replace(config, d_epsilon=0.0), tmp_path, progress=False)
+
+
+def test_with_pretrain_steps_overrides_length_and_snapshots():
+    """``--pretrain-steps`` (Fig. A2 backbone-length studies): the length joins the probe snapshots."""
+    from agents.base_model_study import with_pretrain_steps
+
+    config = with_pretrain_steps(STUDY_PRESETS["smoke"], 40)
+    assert config.pretrain.train_steps == 40 and config.pretrain.snapshot_steps == (20, 40)
+    assert with_pretrain_steps(STUDY_PRESETS["smoke"], 90).pretrain.snapshot_steps == (20, 60, 90)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="pretraining steps"):
+            with_pretrain_steps(STUDY_PRESETS["smoke"], bad)

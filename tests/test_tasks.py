@@ -10,7 +10,11 @@ from hier_envs.tasks import (
     GRID_PRETRAIN_TASKS,
     TaskProgress,
     draw_task_index,
+    grid_composition_task_sets,
     grid_subgoal,
+    grid_subgoal_sequence,
+    grid_subgoal_transitions,
+    grid_subgoal_walk_tasks,
     resolve_tasks,
     validate_task,
 )
@@ -94,3 +98,30 @@ def test_resolve_tasks_and_draw_task_index():
     reference = np.random.default_rng(0)
     assert draws == [int(reference.integers(16)) for _ in range(200)]  # one rng.integers(n) per draw
     assert set(draws) == set(range(16))
+
+
+def test_grid_subgoal_transitions_match_spec():
+    """SPEC A§2.1 (INFERRED from Table A1): pretraining has exactly A→C, A→D, B→A, B→D, C→A, C→B, D→B, D→C."""
+    assert grid_subgoal_sequence((0, 1, 4, 5, 0, 1)) == (0, 2, 0)
+    assert grid_subgoal_transitions(GRID_PRETRAIN_TASKS) == {(0, 2), (0, 3), (1, 0), (1, 3), (2, 0), (2, 1), (3, 1), (3, 2)}
+    with pytest.raises(ValueError, match="subgoal pairs"):
+        grid_subgoal_sequence((0, 2))
+
+
+def test_grid_composition_task_sets():
+    sets = grid_composition_task_sets()
+    seen = grid_subgoal_transitions(GRID_PRETRAIN_TASKS)
+    pools = list(sets.values())
+    assert pools[0] == GRID_PRETRAIN_TASKS and pools[3] == (GRID_POSTTRAIN_TASK,)
+    # unseen, 3 subgoals: the four rotations of A-B-C-D, none of whose transitions occur in pretraining
+    assert pools[1] == ((0, 1, 2, 3, 4, 5), (2, 3, 4, 5, 6, 7), (4, 5, 6, 7, 0, 1), (6, 7, 0, 1, 2, 3))
+    assert not grid_subgoal_transitions(pools[1]) & seen
+    # seen, 6 subgoals: every walk of the out-degree-2 seen-transition graph, 4 · 2^5 of them
+    assert len(pools[2]) == 128 and len(set(pools[2])) == 128
+    assert all(len(task) == 12 for task in pools[2]) and grid_subgoal_transitions(pools[2]) == seen
+    for pool in pools:
+        resolve_tasks(None, pool, 8, GRID_POSTTRAIN_TASK)  # every task is valid for the env
+    with pytest.raises(ValueError, match="n_subgoals"):
+        grid_subgoal_walk_tasks(0, seen)
+    with pytest.raises(ValueError, match="no task"):
+        grid_subgoal_walk_tasks(2, frozenset())
