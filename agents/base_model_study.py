@@ -308,8 +308,19 @@ def composition_breakdown(model: Any, controllers_path: Path, layer: int, config
         stats = evaluate_subgoal_controllers(model, controllers, layer, env_id=env_id, n_episodes=config.eval_episodes,
                                              seed=config.eval_seed, greedy=config.eval_greedy,
                                              batch_envs=config.eval_batch_envs, env_kwargs={"tasks": tasks})
-        cells[name] = {**_stats_dict(stats), "n_tasks": len(tasks), "task_colors": len(tasks[0])}
+        counts = np.bincount(stats.colors_visited, minlength=len(tasks[0]) + 1)
+        cells[name] = {**_stats_dict(stats), "n_tasks": len(tasks), "task_colors": len(tasks[0]),
+                       "colors_visited_counts": counts.tolist()}
     return cells
+
+
+def subgoal_completion_rates(colors_visited_counts: list[int]) -> list[float | None]:
+    """P(subgoal k completed | subgoal k started) for k = 1, 2, …, from a histogram of colours
+    visited per episode (a grid subgoal is 2 colours: started at ``2(k-1)`` visited, completed
+    at ``2k``); ``None`` where no episode started subgoal k."""
+    reached = np.cumsum(np.asarray(colors_visited_counts)[::-1])[::-1]  # reached[c]: episodes with >= c colours
+    return [float(reached[2 * k] / reached[2 * k - 2]) if reached[2 * k - 2] > 0 else None
+            for k in range(1, (len(colors_visited_counts) - 1) // 2 + 1)]
 
 
 def _stats_dict(stats: Any) -> dict[str, Any]:
@@ -394,6 +405,18 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
         for name, row in composition.items():
             lines.append(f"| {name} | {row['n_tasks']} | {row['success_rate']:.3f} | {row['episodes']} | "
                          f"{row['mean_colors_visited']:.2f} (of {row['task_colors']}) |")
+        longest = max(row["task_colors"] // 2 for row in composition.values())
+        lines += [
+            "",
+            "Completion of each subgoal among the episodes that started it (P(subgoal k done | subgoal k started)):",
+            "",
+            "| task pool | " + " | ".join(f"k = {k}" for k in range(1, longest + 1)) + " |",
+            "|---|" + "---|" * longest,
+        ]
+        for name, row in composition.items():
+            rates = subgoal_completion_rates(row["colors_visited_counts"])
+            cells = ["n/a" if r is None else f"{r:.2f}" for r in rates] + ["—"] * (longest - len(rates))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Unsteered base model", "", "| env | success rate | episodes | mean colours visited |", "|---|---|---|---|"]
     for env_id, row in unsteered.items():
         lines.append(f"| {env_id} | {row['success_rate']:.3f} | {row['episodes']} | {row['mean_colors_visited']:.2f} |")

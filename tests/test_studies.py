@@ -32,6 +32,8 @@ def test_base_model_study_writes_a_parsable_report(base_study):
     assert len(saved["composition"]) == 4 and all(row["episodes"] == 16 for row in saved["composition"].values())
     assert [row["task_colors"] for row in saved["composition"].values()] == [6, 6, 12, 12]
     assert "Where composition breaks" in report and "unseen transitions, 3 subgoals" in report
+    assert all(sum(row["colors_visited_counts"]) == 16 for row in saved["composition"].values())
+    assert "| k = 6 |" in report
 
 
 def test_ant_base_model_study_runs_end_to_end(tmp_path):
@@ -97,3 +99,12 @@ def test_with_pretrain_steps_overrides_length_and_snapshots():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="pretraining steps"):
             with_pretrain_steps(STUDY_PRESETS["smoke"], bad)
+
+
+def test_subgoal_completion_rates():
+    from agents.base_model_study import subgoal_completion_rates
+
+    # 10 episodes of a 3-subgoal task: 2 fail at colour 0, 1 mid-subgoal, 3 at the 2nd start, 4 succeed
+    counts = [2, 1, 3, 0, 0, 0, 4]
+    assert subgoal_completion_rates(counts) == [7 / 10, 4 / 7, 1.0]
+    assert subgoal_completion_rates([5, 0, 0, 0, 0]) == [0.0, None]
