@@ -32,13 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoints import load_checkpoint, load_model_state, save_checkpoint
+from agents.checkpoints import load_checkpoint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
     CONTROLLER_PRESETS,
     ControllerConfig,
-    SubgoalControllers,
     evaluate_subgoal_controllers,
+    load_subgoal_controllers,
+    save_subgoal_controllers,
     train_subgoal_controllers,
 )
 from agents.models.controller import freeze
@@ -245,11 +246,7 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         tic = time.perf_counter()
         trained, losses = train_subgoal_controllers(model, dstar_data, layer, config.controllers, progress=progress)
         train_seconds = time.perf_counter() - tic
-        save_checkpoint(
-            run_dir / "controllers" / f"layer_{layer}.pt",
-            {"kind": "subgoal_controllers", "model": trained.state_dict(), "optimizer": None,
-             "step": config.controllers.train_steps, "config": dataclasses.asdict(config.controllers), "layer": layer},
-        )
+        save_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", trained, config.controllers, layer)
         stats = evaluate_subgoal_controllers(model, trained, layer, env_id=post_env_id, n_episodes=config.eval_episodes,
                                              seed=config.eval_seed, greedy=config.eval_greedy,
                                              batch_envs=config.eval_batch_envs)
@@ -299,10 +296,7 @@ def composition_breakdown(model: Any, controllers_path: Path, layer: int, config
     them, so a low post-training success says whether the controllers fail at unseen subgoal
     transitions, at the longer horizon, or both. Every cell uses the same episodes count and seed.
     """
-    record = load_checkpoint(controllers_path, expected_kind="subgoal_controllers")
-    controllers = SubgoalControllers(model.config.width, config.controllers.n_subgoals, config.controllers.rank)
-    load_model_state(controllers, record["model"], controllers_path)
-    freeze(controllers)
+    controllers = freeze(load_subgoal_controllers(controllers_path, model.config.width))
     cells = {}
     for name, tasks in grid_composition_task_sets().items():
         stats = evaluate_subgoal_controllers(model, controllers, layer, env_id=env_id, n_episodes=config.eval_episodes,

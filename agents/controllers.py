@@ -21,7 +21,9 @@ the model's variance-scaling initialiser.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from agents.checkpoints import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from agents.models.base_models import BaseModel
 from agents.models.controller import freeze, low_rank_control
 from agents.models.transformer import variance_scaling_
@@ -133,6 +136,29 @@ def train_subgoal_controllers(
         optimizer.step()
         losses.append(float(loss.detach()))
     return controllers, losses
+
+
+SUBGOAL_CONTROLLERS_KIND = "subgoal_controllers"
+"""Checkpoint kind of fitted ground-truth controllers."""
+
+
+def save_subgoal_controllers(path: str | Path, controllers: SubgoalControllers, config: ControllerConfig, layer: int) -> None:
+    """Write fitted controllers with the config and insertion layer they were fitted with (atomic)."""
+    save_checkpoint(path, {"kind": SUBGOAL_CONTROLLERS_KIND, "model": controllers.state_dict(), "optimizer": None,
+                           "step": config.train_steps, "config": dataclasses.asdict(config), "layer": layer})
+
+
+def load_subgoal_controllers(path: str | Path, width: int) -> SubgoalControllers:
+    """Controllers written by :func:`save_subgoal_controllers` for a base model of residual ``width``,
+    rebuilt from their stored config; a wrong kind, config or shape raises ``CheckpointError`` naming the file."""
+    record = load_checkpoint(path, expected_kind=SUBGOAL_CONTROLLERS_KIND)
+    try:
+        config = ControllerConfig(**record["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: controller checkpoint has no valid config ({error})") from error
+    controllers = SubgoalControllers(width, config.n_subgoals, config.rank)
+    load_model_state(controllers, record["model"], path)
+    return controllers
 
 
 def ground_truth_steering(controllers: SubgoalControllers) -> Steering:

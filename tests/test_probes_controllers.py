@@ -10,6 +10,8 @@ from agents.controllers import (
     CONTROLLER_PRESETS,
     SubgoalControllers,
     ground_truth_steering,
+    load_subgoal_controllers,
+    save_subgoal_controllers,
     train_subgoal_controllers,
 )
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
@@ -106,3 +108,22 @@ def test_ant_rollouts_clip_actions_and_read_none_subgoals():
     second = evaluate_policy(model, "HierAnt-v0", 2, seed=3, batch_envs=2, greedy=True)
     np.testing.assert_array_equal(first.lengths, second.lengths)
     assert len(first.success) == 2 and (first.lengths <= 500).all()
+
+
+@pytest.mark.parametrize("rank", [3, None])
+def test_saved_controllers_load_with_their_own_config(rank, tmp_path):
+    from agents.checkpoints import CheckpointError, save_checkpoint
+
+    torch.manual_seed(0)
+    controllers = SubgoalControllers(8, 4, rank)
+    for parameter in controllers.parameters():
+        parameter.data.normal_()
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=rank)
+    save_subgoal_controllers(tmp_path / "c.pt", controllers, config, layer=1)
+    loaded = load_subgoal_controllers(tmp_path / "c.pt", 8)
+    assert all(torch.equal(a, b) for a, b in zip(controllers.state_dict().values(), loaded.state_dict().values()))
+    with pytest.raises(CheckpointError, match="c.pt"):
+        load_subgoal_controllers(tmp_path / "c.pt", 16)  # a base model of another width
+    save_checkpoint(tmp_path / "other.pt", {"kind": "metacontroller", "model": {}, "optimizer": None, "step": 0, "config": {}})
+    with pytest.raises(CheckpointError, match="other.pt"):
+        load_subgoal_controllers(tmp_path / "other.pt", 8)
