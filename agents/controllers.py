@@ -138,6 +138,45 @@ def train_subgoal_controllers(
     return controllers, losses
 
 
+def relabel_with_task_ids(dataset: EpisodeDataset, tasks: np.ndarray) -> EpisodeDataset:
+    """``dataset`` with every step labelled by its episode's row in ``tasks`` (``(K, task_len)``
+    colour ids, padded with -1 like ``episode_tasks``) instead of its subgoal.
+
+    Controllers fitted on these labels are *per-task constant*: one controller held for a whole
+    episode, never switched. Against the per-subgoal ones they measure how much switching at
+    subgoal boundaries is worth on a given backbone (the distortion references of
+    ``agents.internal_rl_study``, SPEC A§5.4). An episode whose task is not in ``tasks`` raises.
+    """
+    tasks = np.asarray(tasks)
+    episode_tasks = dataset.episode_tasks
+    if tasks.ndim != 2 or tasks.shape[1] != episode_tasks.shape[1]:
+        raise ValueError(f"tasks must be (K, {episode_tasks.shape[1]}) like the dataset's episode_tasks, got {tasks.shape}")
+    matches = (episode_tasks[:, None, :] == tasks[None, :, :]).all(-1)  # (N, K)
+    unknown = np.flatnonzero(~matches.any(1))
+    if len(unknown):
+        raise ValueError(f"episode {int(unknown[0])}'s task {episode_tasks[unknown[0]].tolist()} is not in tasks")
+    task_ids = matches.argmax(1)
+    return dataclasses.replace(dataset, subgoals=np.repeat(task_ids, dataset.episode_lengths).astype(np.int64))
+
+
+@torch.no_grad()
+def controlled_action_nll(
+    model: BaseModel, controllers: SubgoalControllers | None, dataset: EpisodeDataset, layer: int, chunk: int = 256
+) -> float:
+    """Mean per-step action NLL of ``dataset``'s actions under the frozen model, steered at ``layer``
+    by the controller of each step's label (``None``: unsteered)."""
+    totals, n_steps = 0.0, 0
+    for start in range(0, dataset.n_episodes, chunk):
+        batch = batch_tensors(dataset, np.arange(start, min(start + chunk, dataset.n_episodes)))
+        residual = model.forward_lower(batch["observations"], layer)
+        if controllers is not None:
+            residual = controllers(residual, batch["subgoals"].clamp(min=0))
+        nll = model.action_nll_per_step(model.forward_upper(residual, layer), batch["actions"])
+        totals += float((nll * batch["mask"]).sum())
+        n_steps += int(batch["mask"].sum())
+    return totals / n_steps
+
+
 SUBGOAL_CONTROLLERS_KIND = "subgoal_controllers"
 """Checkpoint kind of fitted ground-truth controllers."""
 

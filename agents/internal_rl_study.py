@@ -6,7 +6,8 @@ model and writes::
 
     results/internal_rl_<preset>/
     ├── report.md             switching scores, internal-RL success per seed, episodes to 50%/80%,
-    │                         wall times, rollout throughput, rate–distortion table
+    │                         wall times, rollout throughput, rate–distortion table, distortion
+    │                         references (per-task vs per-subgoal ground-truth controllers)
     ├── results.json          every number in the report
     ├── switching.png         β_t strips with the true boundaries, and the β histogram
     ├── learning_curve.png    success vs episodes: median and 25–75% band over seeds
@@ -31,6 +32,14 @@ import numpy as np
 import torch
 
 from agents.base_model_study import StageCache
+from agents.controllers import (
+    ANT_CONTROLLER_PRESETS,
+    CONTROLLER_PRESETS,
+    ControllerConfig,
+    controlled_action_nll,
+    relabel_with_task_ids,
+    train_subgoal_controllers,
+)
 from agents.internal_rl import ANT_INTERNAL_RL_PRESETS, INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
 from agents.metacontroller import metacontroller_loss
 from agents.models.controller import freeze
@@ -82,16 +91,24 @@ class InternalRLStudyConfig:
     uses ±5, since a continuous ant crosses a cell border over several steps)."""
     expert_episodes: int = 200
     """Ant only: episodes of the expert on the post-training task, the normaliser of success."""
+    reference_controllers: ControllerConfig | None = None
+    """Fit ground-truth controllers at the controlled layer twice with this config, once per
+    subgoal (switched at the true boundaries) and once per task (one controller held for the
+    whole episode), and report their held-out action NLL next to the sweep: the distortion a
+    subgoal-aligned metacontroller should reach, and the distortion at which a single code per
+    episode already suffices. ``None`` skips them."""
 
 
 INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
     "smoke": InternalRLStudyConfig(
         METACONTROLLER_PRESETS["smoke"], INTERNAL_RL_PRESETS["smoke"], rl_seeds=(0, 1), sweep_kl_weights=(0.1, 1.0),
-        sweep_train_steps=10, heldout_episodes=30, throughput_envs=16,
+        sweep_train_steps=10, heldout_episodes=30, throughput_envs=16, reference_controllers=CONTROLLER_PRESETS["smoke"],
     ),
-    "default": InternalRLStudyConfig(METACONTROLLER_PRESETS["default"], INTERNAL_RL_PRESETS["default"]),
+    "default": InternalRLStudyConfig(METACONTROLLER_PRESETS["default"], INTERNAL_RL_PRESETS["default"],
+                                     reference_controllers=CONTROLLER_PRESETS["default"]),
     "paper": InternalRLStudyConfig(
-        METACONTROLLER_PRESETS["paper"], INTERNAL_RL_PRESETS["paper"], sweep_train_steps=64_000, heldout_episodes=5000
+        METACONTROLLER_PRESETS["paper"], INTERNAL_RL_PRESETS["paper"], sweep_train_steps=64_000, heldout_episodes=5000,
+        reference_controllers=CONTROLLER_PRESETS["paper"],
     ),
 }
 
@@ -108,11 +125,12 @@ ANT_INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
     ),
     "paper": InternalRLStudyConfig(
         ANT_METACONTROLLER_PRESETS["paper"], ANT_INTERNAL_RL_PRESETS["paper"], sweep_train_steps=32_000,
-        heldout_episodes=1000, env="ant", switch_tolerance=5,
+        heldout_episodes=1000, env="ant", switch_tolerance=5, reference_controllers=ANT_CONTROLLER_PRESETS["paper"],
     ),
 }
-"""Ant studies (SPEC A§5–6 on HierAnt, issue #7): no rate–distortion sweep at ``default`` (one
-ant metacontroller costs ~15 CPU minutes), α fixed at the metacontroller preset's value."""
+"""Ant studies (SPEC A§5–6 on HierAnt, issue #7): no rate–distortion sweep and no distortion
+references at ``default`` (one ant metacontroller costs ~15 CPU minutes), α fixed at the
+metacontroller preset's value."""
 
 
 def select_kl_weight(sweep: dict[str, Any]) -> float:
@@ -148,6 +166,33 @@ def heldout_rate_distortion(
         for key in totals:
             totals[key] += float(losses[key]) * share
     return totals
+
+
+def distortion_references(
+    base_model: BaseModel, dstar: EpisodeDataset, heldout: EpisodeDataset, layer: int, config: ControllerConfig,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Held-out action NLL of the frozen model unsteered, steered by per-task constant controllers
+    and by per-subgoal controllers switched at the true boundaries (SPEC A§4.2 controllers, both
+    fitted on D* with ``config``).
+
+    They bracket what the metacontroller's sweep can find (SPEC A§5.4): its action NLL at the
+    per-task value means one code per episode is enough, and only a distortion near the
+    per-subgoal value needs switching. Their gap is the most that subgoal-aligned switching can
+    earn on this backbone: if it is small, the rate term makes one code per episode the optimum.
+    """
+    tasks = np.unique(np.concatenate([dstar.episode_tasks, heldout.episode_tasks]), axis=0)
+    references: dict[str, Any] = {"unsteered": controlled_action_nll(base_model, None, heldout, layer)}
+    for name, train, test, n_labels in (
+        ("per_subgoal", dstar, heldout, config.n_subgoals),
+        ("per_task", relabel_with_task_ids(dstar, tasks), relabel_with_task_ids(heldout, tasks), len(tasks)),
+    ):
+        fit_config = dataclasses.replace(config, n_subgoals=n_labels)
+        controllers, losses = train_subgoal_controllers(base_model, train, layer, fit_config, progress=progress)
+        references[name] = {"action_nll": controlled_action_nll(base_model, controllers, test, layer),
+                            "controllers": n_labels, "final_train_nll": float(np.mean(losses[-20:]))}
+    references["train_steps"] = config.train_steps
+    return references
 
 
 def run_internal_rl_study(
@@ -198,6 +243,13 @@ def run_internal_rl_study(
             stages.put("rate_distortion", sweep)
 
     run_sweep("frozen")
+
+    references = None
+    if config.reference_controllers is not None:
+        references = stages.get("distortion_references")
+        if references is None:
+            references = stages.put("distortion_references", distortion_references(
+                base_model, dstar, heldout, layer, config.reference_controllers, progress=progress))
 
     # 2. the metacontroller used for RL (SPEC A§5): α from the frozen sweep unless fixed
     main_config = config.metacontroller
@@ -262,6 +314,7 @@ def run_internal_rl_study(
         "expert": expert,
         "internal_rl": rl_runs,
         "rate_distortion": sweep,
+        "distortion_references": references,
         "throughput": throughput,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "command": " ".join(sys.argv),
@@ -351,6 +404,23 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
             f"| {row['mode']} | {row['kl_weight']} | {row['action_nll']:.3f} | {row['kl']:.3f} | "
             f"{row['switches_per_episode_thresholded']:.2f} | {row['f1']:.3f} |"
         )
+    references = results.get("distortion_references")
+    if references is not None:
+        lines += [
+            "",
+            f"## Distortion references (held-out D*, ground-truth-label controllers, {references['train_steps']} steps each)",
+            "",
+            "Per-subgoal controllers switched at the true boundaries are what a subgoal-aligned metacontroller can",
+            "reach; per-task controllers are held for the whole episode (one code, no switching). A sweep NLL at",
+            "the per-task value needs no switch; the gap between the two is what switching can earn.",
+            "",
+            "| steering | controllers | action NLL |",
+            "|---|---|---|",
+            f"| none (base model) | 0 | {references['unsteered']:.3f} |",
+            f"| per task, held constant | {references['per_task']['controllers']} | {references['per_task']['action_nll']:.3f} |",
+            f"| per subgoal, switched at boundaries | {references['per_subgoal']['controllers']} | "
+            f"{references['per_subgoal']['action_nll']:.3f} |",
+        ]
     write_text_atomic(out_dir / "report.md", "\n".join(lines) + "\n")
 
     if runs:
@@ -377,6 +447,10 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
             for r in rows:
                 axis.annotate(f"α={r['kl_weight']}, {r['switches_per_episode_thresholded']:.1f} sw",
                               (r["action_nll"], r["kl"]), fontsize=6)
+        if references is not None:
+            for key, style, label in (("per_task", ":", "per-task controllers"),
+                                      ("per_subgoal", "--", "per-subgoal controllers")):
+                axis.axvline(references[key]["action_nll"], color="grey", linestyle=style, label=label)
         axis.set(xlabel="action NLL (distortion)", ylabel="KL (rate, nats/step)", title="Rate–distortion")
         axis.legend()
         figure.tight_layout()

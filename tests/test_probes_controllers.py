@@ -9,8 +9,10 @@ import torch
 from agents.controllers import (
     CONTROLLER_PRESETS,
     SubgoalControllers,
+    controlled_action_nll,
     ground_truth_steering,
     load_subgoal_controllers,
+    relabel_with_task_ids,
     save_subgoal_controllers,
     train_subgoal_controllers,
 )
@@ -127,3 +129,33 @@ def test_saved_controllers_load_with_their_own_config(rank, tmp_path):
     save_checkpoint(tmp_path / "other.pt", {"kind": "metacontroller", "model": {}, "optimizer": None, "step": 0, "config": {}})
     with pytest.raises(CheckpointError, match="other.pt"):
         load_subgoal_controllers(tmp_path / "other.pt", 8)
+
+
+def test_task_relabelling_holds_one_label_per_episode():
+    dataset = generate_grid_dataset(30, 0.0, seed=5, progress=False)
+    tasks = np.unique(dataset.episode_tasks, axis=0)
+    relabelled = relabel_with_task_ids(dataset, tasks[::-1])  # any row order: ids index the given table
+    starts = np.r_[0, np.cumsum(dataset.episode_lengths)[:-1]]
+    for i, (start, length) in enumerate(zip(starts, dataset.episode_lengths)):
+        labels = relabelled.subgoals[start : start + length]
+        assert (labels == labels[0]).all() and (tasks[::-1][labels[0]] == dataset.episode_tasks[i]).all()
+    assert np.array_equal(relabelled.actions, dataset.actions)  # only the labels change
+    with pytest.raises(ValueError, match="not in tasks"):
+        relabel_with_task_ids(dataset, tasks[1:] if len(tasks) > 1 else tasks + 1)
+    with pytest.raises(ValueError, match="tasks must be"):
+        relabel_with_task_ids(dataset, tasks[:, :3])
+
+
+def test_controlled_action_nll_matches_the_model_loss():
+    torch.manual_seed(0)
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"]).eval()
+    dataset = generate_grid_dataset(12, 0.0, seed=2, progress=False)
+    from agents.pretrain import evaluate_nll
+
+    unsteered = controlled_action_nll(model, None, dataset, 1, chunk=5)  # chunks of unequal size are weighted by steps
+    assert unsteered == pytest.approx(evaluate_nll(model, dataset, np.arange(12), 0.0)["action_nll"], rel=1e-5)
+    controllers = SubgoalControllers(model.config.width, 4, 2)
+    assert controlled_action_nll(model, controllers, dataset, 1) == pytest.approx(unsteered, rel=1e-5)  # identity at init
+    with torch.no_grad():
+        controllers.a.normal_()
+    assert controlled_action_nll(model, controllers, dataset, 1) != pytest.approx(unsteered, rel=1e-3)

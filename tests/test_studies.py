@@ -60,6 +60,40 @@ def test_base_model_study_resumes_from_its_stages(base_study, monkeypatch):
     assert again["controllers"] == results["controllers"] and again["composition"] == results["composition"]
 
 
+def test_grid_internal_rl_study_runs_reports_references_and_resumes(base_study, monkeypatch):
+    """Sweep → metacontroller → switching → internal RL → distortion references, smoke scale, on the
+    base-model study's model and D*; a second run reuses every cached stage."""
+    from agents.internal_rl_study import INTERNAL_RL_STUDY_PRESETS, run_internal_rl_study
+
+    root, _, _ = base_study
+    config = dataclasses.replace(INTERNAL_RL_STUDY_PRESETS["smoke"], rl_seeds=(0,), sweep_cotrain=False)
+    args = (config, root / "run" / "base_model" / "model.pt", root / "run" / "data_Dstar.npz", root / "irl_run")
+    results = run_internal_rl_study(*args, root / "irl_out", progress=False)
+    references = results["distortion_references"]
+    assert references["per_subgoal"]["controllers"] == 4
+    assert references["per_task"]["controllers"] == len(set(_distinct_tasks(root)))  # train and held-out D* tasks
+    assert all(references[key]["action_nll"] > 0 for key in ("per_subgoal", "per_task")) and references["unsteered"] > 0
+    report = (root / "irl_out" / "report.md").read_text()
+    assert "## Distortion references" in report and "| per task, held constant |" in report
+    assert (root / "irl_out" / "rate_distortion.png").stat().st_size > 0
+
+    import agents.internal_rl_study as study
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished stage was run again")
+
+    monkeypatch.setattr(study, "train_subgoal_controllers", fail)
+    again = run_internal_rl_study(*args, root / "irl_out2", progress=False)
+    assert again["distortion_references"] == references
+
+
+def _distinct_tasks(root):
+    from hier_envs.datasets import load_dataset
+
+    held = load_dataset(root / "irl_run" / "data_Dstar_heldout.npz")
+    return [tuple(t) for t in load_dataset(root / "run" / "data_Dstar.npz").episode_tasks] + [tuple(t) for t in held.episode_tasks]
+
+
 def test_ant_internal_rl_study_runs_end_to_end(tmp_path):
     """Metacontroller (full linear controller) → switching (±5) → internal RL on HierAnt, smoke scale."""
     from agents.base_model_study import ANT_STUDY_PRESETS, ensure_ant_datasets
