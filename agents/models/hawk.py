@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agents.models.residual_stream import ConfigDict, Controller, ResidualStreamModel
+from agents.models.residual_stream import ConfigDict, InferenceState, ResidualStreamModel
 from agents.models.transformer import variance_scaling_
 
 __all__ = [
@@ -322,7 +322,7 @@ class HawkStepOutput:
 
 
 @dataclass
-class HawkState:
+class HawkState(InferenceState):
     """Per-block recurrent state for batched incremental inference (SPEC B4).
 
     ``lengths[b]`` counts the timesteps row ``b`` has completed in its current episode; a row
@@ -337,29 +337,13 @@ class HawkState:
     """``(B,)`` long: completed timesteps per row."""
     pending_layer: int | None = None
     """Layer reached by a ``step_lower`` whose ``step_upper`` has not run yet."""
+    pending_context: Tensor | None = None
+    """``(B,)`` bool: rows whose pending timestep starts an episode, shared by both halves."""
 
-    @property
-    def batch_size(self) -> int:
-        return self.lengths.shape[0]
-
-    def reset_rows(self, mask: Tensor) -> None:
-        """Start a new, empty episode in the rows where ``mask`` (``(B,)`` bool) is true."""
-        if self.pending_layer is not None:
-            raise RuntimeError("reset_rows called between step_lower and step_upper; finish the step first")
-        mask = torch.as_tensor(mask, device=self.lengths.device)
-        if mask.dtype != torch.bool or mask.shape != self.lengths.shape:
-            raise ValueError(
-                f"reset_rows expects a bool mask of shape {tuple(self.lengths.shape)}, got "
-                f"dtype {mask.dtype} shape {tuple(mask.shape)}"
-            )
-        self.lengths.masked_fill_(mask, 0)
+    def _clear_rows(self, mask: Tensor) -> None:
         for conv, hidden in zip(self.conv, self.hidden):
             conv.masked_fill_(mask.view(-1, 1, 1), 0.0)
             hidden.masked_fill_(mask.view(-1, 1), 0.0)
-
-    def reset(self) -> None:
-        """Reset every row."""
-        self.reset_rows(torch.ones_like(self.lengths, dtype=torch.bool))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +370,8 @@ class HawkSSM(ResidualStreamModel):
 
     ACTION_METRIC = "action_mse"
     """The per-step action metric :meth:`loss` reports besides the NLLs."""
+    OUTPUT = HawkOutput
+    STEP_OUTPUT = HawkStepOutput
 
     def __init__(self, config: HawkConfig) -> None:
         super().__init__()
@@ -440,49 +426,19 @@ class HawkSSM(ResidualStreamModel):
         obs_mean, obs_raw = self.next_obs_head(hidden).chunk(2, dim=-1)  # (..., D) each
         return action_mean, _bounded_log_std(action_raw), obs_mean, _bounded_log_std(obs_raw)
 
-    # -- full sequences -----------------------------------------------------------------------
+    # -- hooks of ResidualStreamModel (the layer loops live there) ----------------------------
 
-    def forward(
-        self,
-        observations: Tensor,
-        controller: Controller | None = None,
-        controlled_layer: int | None = None,
-        return_residuals: bool = False,
-    ) -> HawkOutput:
-        """Run whole episodes ``(B, T, D)`` from their first step (right padding is harmless)."""
-        self._check_observations(observations, 3)
-        layer = self._check_layer(
-            "controlled_layer", self.config.controlled_layer if controlled_layer is None else controlled_layer
-        )
-        x = self._embed(observations)  # (B, T, W)
-        residuals: list[Tensor] | None = [] if return_residuals else None
-        for depth in range(self.n_layers + 1):
-            if depth > 0:
-                x = self.blocks[depth - 1](x)  # (B, T, W)
-            if residuals is not None:
-                residuals.append(x)
-            if controller is not None and depth == layer:
-                x = self._apply_controller(controller, x)
-        return HawkOutput(*self._heads(x), residuals)
+    def _sequence_context(self, length: int) -> None:
+        return None  # whole episodes from their first step: the scan needs nothing else
 
-    def forward_lower(self, observations: Tensor, upto_layer: int) -> Tensor:
-        """Residual ``e_{1:T, upto_layer}`` only, ``(B, T, W)``."""
-        self._check_observations(observations, 3)
-        self._check_layer("upto_layer", upto_layer)
-        x = self._embed(observations)
-        for block in self.blocks[:upto_layer]:
-            x = block(x)
-        return x
+    def _run_block(self, depth: int, x: Tensor, context: None) -> Tensor:
+        return self.blocks[depth](x)
 
-    def forward_upper(self, residual: Tensor, from_layer: int) -> HawkOutput:
-        """Blocks ``from_layer+1..L`` and the heads on a (possibly controlled) ``(B, T, W)`` residual."""
-        self._check_layer("from_layer", from_layer)
-        if residual.dim() != 3 or residual.shape[-1] != self.config.width:
-            raise ValueError(f"residual must be (B, T, W={self.config.width}), got {tuple(residual.shape)}")
-        x = residual
-        for block in self.blocks[from_layer:]:
-            x = block(x)
-        return HawkOutput(*self._heads(x), None)
+    def _step_context(self, state: HawkState) -> Tensor:
+        return state.lengths == 0  # (B,) rows starting an episode: zero state, input multiplier 1
+
+    def _step_block(self, depth: int, x: Tensor, state: HawkState, context: Tensor) -> Tensor:
+        return self.blocks[depth].step(x, state.conv[depth], state.hidden[depth], context)
 
     # -- incremental inference ----------------------------------------------------------------
 
@@ -497,41 +453,6 @@ class HawkSSM(ResidualStreamModel):
             hidden=[torch.zeros(batch_size, config.lru_width, device=weight.device) for _ in range(self.n_layers)],
             lengths=torch.zeros(batch_size, dtype=torch.long, device=weight.device),
         )
-
-    @torch.no_grad()
-    def step_lower(self, obs_t: Tensor, state: HawkState, upto_layer: int) -> Tensor:
-        """Embed ``o_t`` and run blocks ``1..upto_layer`` for one timestep; returns ``e_{t,l}`` ``(B, W)``."""
-        self._check_observations(obs_t, 2)
-        self._check_layer("upto_layer", upto_layer)
-        if obs_t.shape[0] != state.batch_size:
-            raise ValueError(f"obs_t has batch {obs_t.shape[0]} but the state has {state.batch_size} rows")
-        if state.pending_layer is not None:
-            raise RuntimeError(f"step_lower called twice; step_upper(from_layer={state.pending_layer}) is pending")
-        first = state.lengths == 0
-        x = self._embed(obs_t)
-        for depth in range(upto_layer):
-            x = self.blocks[depth].step(x, state.conv[depth], state.hidden[depth], first)
-        state.pending_layer = upto_layer
-        return x
-
-    @torch.no_grad()
-    def step_upper(self, residual: Tensor, state: HawkState, from_layer: int) -> HawkStepOutput:
-        """Run blocks ``from_layer+1..L`` and the heads on the (possibly controlled) ``(B, W)`` residual."""
-        self._check_layer("from_layer", from_layer)
-        if state.pending_layer != from_layer:
-            raise RuntimeError(
-                f"step_upper(from_layer={from_layer}) needs a preceding step_lower(upto_layer={from_layer}); "
-                f"pending layer is {state.pending_layer}"
-            )
-        if residual.shape != (state.batch_size, self.config.width):
-            raise ValueError(f"residual must be (B={state.batch_size}, W={self.config.width}), got {tuple(residual.shape)}")
-        first = state.lengths == 0
-        x = residual
-        for depth in range(from_layer, self.n_layers):
-            x = self.blocks[depth].step(x, state.conv[depth], state.hidden[depth], first)
-        state.lengths += 1
-        state.pending_layer = None
-        return HawkStepOutput(*self._heads(x))
 
     def init_inference_state(self, batch_size: int, max_len: int | None = None) -> HawkState:
         """The incremental-inference state rollouts use; a recurrence needs no ``max_len``."""

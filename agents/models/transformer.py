@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.models.grid_encoding import INPUT_ENCODINGS, EgocentricGridEmbedding
-from agents.models.residual_stream import ConfigDict, Controller, ResidualStreamModel
+from agents.models.residual_stream import ConfigDict, Controller, InferenceState, ResidualStreamModel
 
 __all__ = [
     "TRANSFORMER_PRESETS",
@@ -348,7 +348,7 @@ class StepOutput:
 
 
 @dataclass
-class KVCache:
+class KVCache(InferenceState):
     """Per-layer key/value cache for batched incremental inference (SPEC B4, B5).
 
     ``lengths[b]`` is the number of timesteps row ``b`` has completed in its current episode;
@@ -365,36 +365,15 @@ class KVCache:
     """``(B,)`` long: completed timesteps per row."""
     pending_layer: int | None = None
     """Layer reached by a ``step_lower`` whose ``step_upper`` has not run yet."""
-    pending_mask: Tensor | None = None
+    pending_context: Tensor | None = None
     """``(B, H, 1, S)`` attention mask of the pending timestep, shared by both halves."""
-
-    @property
-    def batch_size(self) -> int:
-        return self.lengths.shape[0]
 
     @property
     def max_len(self) -> int:
         return self.keys[0].shape[2] if self.keys else 0
 
-    def reset_rows(self, mask: Tensor) -> None:
-        """Start a new, empty episode in the rows where ``mask`` (``(B,)`` bool) is true.
-
-        Other rows continue unchanged. Stale keys of a reset row stay in memory but are masked
-        out and overwritten as the new episode proceeds.
-        """
-        if self.pending_layer is not None:
-            raise RuntimeError("reset_rows called between step_lower and step_upper; finish the step first")
-        mask = torch.as_tensor(mask, device=self.lengths.device)
-        if mask.dtype != torch.bool or mask.shape != self.lengths.shape:
-            raise ValueError(
-                f"reset_rows expects a bool mask of shape {tuple(self.lengths.shape)}, got "
-                f"dtype {mask.dtype} shape {tuple(mask.shape)}"
-            )
-        self.lengths.masked_fill_(mask, 0)
-
-    def reset(self) -> None:
-        """Reset every row."""
-        self.reset_rows(torch.ones_like(self.lengths, dtype=torch.bool))
+    # reset_rows (InferenceState) only zeroes lengths: stale keys of a restarted row stay in
+    # memory but are masked out and overwritten as its new episode proceeds.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +390,8 @@ class CausalTransformer(ResidualStreamModel):
 
     ACTION_METRIC = "action_accuracy"
     """The per-step action metric :meth:`loss` reports besides the NLLs."""
+    OUTPUT = ModelOutput
+    STEP_OUTPUT = StepOutput
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
@@ -435,71 +416,25 @@ class CausalTransformer(ResidualStreamModel):
         hidden = self.final_norm(residual)  # (..., W)
         return self.action_head(hidden), self.next_obs_head(hidden)  # (..., A), (..., D)
 
-    # -- full sequences -----------------------------------------------------------------------
+    # -- hooks of ResidualStreamModel (the layer loops live there) ----------------------------
 
-    def forward(
-        self,
-        observations: Tensor,
-        controller: Controller | None = None,
-        controlled_layer: int | None = None,
-        return_residuals: bool = False,
-    ) -> ModelOutput:
-        """Run the whole sequence, optionally rewriting the residual at one layer.
+    def _embed(self, observations: Tensor) -> Tensor:
+        return self.embed(observations)
 
-        Args:
-            observations: ``(B, T, D)`` float observations ``o_{1:T}``. Sequences of different
-                lengths are right-padded; causality keeps padding out of earlier timesteps.
-            controller: maps the ``(B, T, W)`` residual at ``controlled_layer`` to its
-                controlled value (SPEC A§5.1 item 7); ``None`` runs the plain model.
-            controlled_layer: layer in ``0..L``; defaults to ``config.controlled_layer``.
-            return_residuals: also return the residual at every layer ``0..L``.
+    def _sequence_context(self, length: int) -> Tensor:
+        return self.relative_bias.causal_mask(length)  # (1, H, T, T)
 
-        Returns:
-            :class:`ModelOutput`. The recorded residual at the controlled layer is the
-            *uncontrolled* value; the blocks above receive ``controller(e)``.
-        """
-        self._check_observations(observations, 3)
-        layer = self._check_layer(
-            "controlled_layer", self.config.controlled_layer if controlled_layer is None else controlled_layer
-        )
-        mask = self.relative_bias.causal_mask(observations.shape[1])  # (1, H, T, T)
-        x = self.embed(observations)  # (B, T, W)
-        residuals: list[Tensor] | None = [] if return_residuals else None
-        for depth in range(self.n_layers + 1):
-            if depth > 0:
-                x = self.blocks[depth - 1](x, mask)  # (B, T, W)
-            if residuals is not None:
-                residuals.append(x)
-            if controller is not None and depth == layer:
-                x = self._apply_controller(controller, x)  # (B, T, W)
-        action_logits, next_obs_logits = self._heads(x)  # (B, T, A), (B, T, D)
-        return ModelOutput(action_logits, next_obs_logits, residuals)
+    def _run_block(self, depth: int, x: Tensor, context: Tensor) -> Tensor:
+        return self.blocks[depth](x, context)
 
-    def forward_lower(self, observations: Tensor, upto_layer: int) -> Tensor:
-        """Residual ``e_{1:T, upto_layer}`` only, ``(B, T, W)``: embed and blocks ``1..upto_layer``.
+    def _step_context(self, state: KVCache) -> Tensor:
+        longest = int(state.lengths.max())
+        if longest >= state.max_len:
+            raise ValueError(f"KV cache is full (max_len={state.max_len}); reset finished rows or allocate more")
+        return self.relative_bias.step_mask(state.lengths, longest + 1)  # (B, H, 1, S)
 
-        With :meth:`forward_upper` this splits :meth:`forward` at a layer, e.g. to compute the
-        frozen lower half once and train a controller through the upper half.
-        """
-        self._check_observations(observations, 3)
-        self._check_layer("upto_layer", upto_layer)
-        mask = self.relative_bias.causal_mask(observations.shape[1])  # (1, H, T, T)
-        x = self.embed(observations)  # (B, T, W)
-        for block in self.blocks[:upto_layer]:
-            x = block(x, mask)  # (B, T, W)
-        return x
-
-    def forward_upper(self, residual: Tensor, from_layer: int) -> ModelOutput:
-        """Blocks ``from_layer+1..L`` and the heads on a (possibly controlled) ``(B, T, W)`` residual."""
-        self._check_layer("from_layer", from_layer)
-        if residual.dim() != 3 or residual.shape[-1] != self.config.width:
-            raise ValueError(f"residual must be (B, T, W={self.config.width}), got {tuple(residual.shape)}")
-        mask = self.relative_bias.causal_mask(residual.shape[1])  # (1, H, T, T)
-        x = residual
-        for block in self.blocks[from_layer:]:
-            x = block(x, mask)  # (B, T, W)
-        action_logits, next_obs_logits = self._heads(x)  # (B, T, A), (B, T, D)
-        return ModelOutput(action_logits, next_obs_logits, None)
+    def _step_block(self, depth: int, x: Tensor, state: KVCache, context: Tensor) -> Tensor:
+        return self.blocks[depth].step(x, state.keys[depth], state.values[depth], state.lengths, context)
 
     # -- incremental inference ----------------------------------------------------------------
 
@@ -515,56 +450,6 @@ class CausalTransformer(ResidualStreamModel):
             values=[weight.new_zeros(shape) for _ in range(self.n_layers)],
             lengths=torch.zeros(batch_size, dtype=torch.long, device=weight.device),
         )
-
-    @torch.no_grad()
-    def step_lower(self, obs_t: Tensor, cache: KVCache, upto_layer: int) -> Tensor:
-        """Embed ``o_t`` and run blocks ``1..upto_layer`` for one timestep (SPEC §9.2 item 9).
-
-        Appends keys/values to those layers' caches and returns the uncontrolled residual
-        ``e_{t, upto_layer}`` of shape ``(B, W)``. Must be followed by :meth:`step_upper` with
-        ``from_layer=upto_layer``. Runs without autograd (rollouts only).
-        """
-        self._check_observations(obs_t, 2)
-        self._check_layer("upto_layer", upto_layer)
-        if obs_t.shape[0] != cache.batch_size:
-            raise ValueError(f"obs_t has batch {obs_t.shape[0]} but the cache has {cache.batch_size} rows")
-        if cache.pending_layer is not None:
-            raise RuntimeError(f"step_lower called twice; step_upper(from_layer={cache.pending_layer}) is pending")
-        longest = int(cache.lengths.max())
-        if longest >= cache.max_len:
-            raise ValueError(f"KV cache is full (max_len={cache.max_len}); reset finished rows or allocate more")
-        mask = self.relative_bias.step_mask(cache.lengths, longest + 1)  # (B, H, 1, S)
-        x = self.embed(obs_t)  # (B, W)
-        for depth in range(upto_layer):
-            x = self.blocks[depth].step(x, cache.keys[depth], cache.values[depth], cache.lengths, mask)  # (B, W)
-        cache.pending_layer, cache.pending_mask = upto_layer, mask
-        return x
-
-    @torch.no_grad()
-    def step_upper(self, residual: Tensor, cache: KVCache, from_layer: int) -> StepOutput:
-        """Run blocks ``from_layer+1..L`` and the heads on ``(B, W)``, then advance the cache.
-
-        ``residual`` is the (possibly controlled) ``e_{t, from_layer}``; the upper caches
-        store what it produces, so later steps attend to the controlled past (SPEC §9.2 item 9).
-        """
-        self._check_layer("from_layer", from_layer)
-        if cache.pending_layer != from_layer:
-            raise RuntimeError(
-                f"step_upper(from_layer={from_layer}) needs a preceding step_lower(upto_layer={from_layer}); "
-                f"pending layer is {cache.pending_layer}"
-            )
-        if residual.shape != (cache.batch_size, self.config.width):
-            raise ValueError(
-                f"residual must be (B={cache.batch_size}, W={self.config.width}), got {tuple(residual.shape)}"
-            )
-        mask = cache.pending_mask
-        x = residual
-        for depth in range(from_layer, self.n_layers):
-            x = self.blocks[depth].step(x, cache.keys[depth], cache.values[depth], cache.lengths, mask)  # (B, W)
-        cache.lengths += 1
-        cache.pending_layer, cache.pending_mask = None, None
-        action_logits, next_obs_logits = self._heads(x)  # (B, A), (B, D)
-        return StepOutput(action_logits, next_obs_logits)
 
     def init_inference_state(self, batch_size: int, max_len: int) -> KVCache:
         """The incremental-inference state rollouts use (same name for both model families)."""
