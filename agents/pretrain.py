@@ -22,14 +22,12 @@ whose states are checkpointed). A run directory made with another configuration 
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from agents.checkpoints import (
     CheckpointError,
@@ -48,7 +46,7 @@ from agents.models.base_models import (
 )
 from agents.models.hawk import HAWK_PRESETS, HawkSSM
 from agents.models.transformer import TRANSFORMER_PRESETS
-from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, apply_gradients, check_same_config, run_training_loop, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 BASE_MODEL_KIND = "base_model"
@@ -307,7 +305,7 @@ def pretrain(
         step, elapsed = record["step"], record["elapsed_s"]
     log.truncate_after(step)
 
-    def checkpoint(path: Path) -> None:
+    def checkpoint(path: Path, step: int, elapsed: float) -> None:
         save_checkpoint(
             path,
             {
@@ -322,43 +320,28 @@ def pretrain(
             },
         )
 
+    def train_step(step: int) -> dict[str, torch.Tensor]:
+        batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
+        return apply_gradients(optimizer, model.loss(model(batch["observations"]), batch, config.obs_loss_weight))
+
+    def make_row(step: int, elapsed: float, means: dict[str, float]) -> tuple[dict[str, Any], dict[str, str]]:
+        val = evaluate_nll(model, dataset, val_indices, config.obs_loss_weight)
+        row = {f"train_{key}": value for key, value in means.items()}
+        row.update({f"val_{key}": value for key, value in val.items()}, step=step, elapsed_s=elapsed)
+        return row, {"val_nll": f"{val['action_nll']:.3f}"}
+
     model.train()
-    window: dict[str, list[float]] = {"loss": [], "action_nll": [], "obs_nll": [], model.ACTION_METRIC: []}
-    end = config.train_steps if stop_after is None else min(stop_after, config.train_steps)
-    bar = tqdm(total=config.train_steps, initial=step, desc="pretrain", disable=not progress, dynamic_ncols=True)
-    tic = time.perf_counter()
-    while step < end:
-        indices = sampler.sample(batch_rng, config.batch_size)
-        batch = batch_tensors(dataset, indices)
-        losses = model.loss(model(batch["observations"]), batch, config.obs_loss_weight)
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        step += 1
-        for key in window:
-            window[key].append(float(losses[key].detach()))
-        bar.update(1)
-        if step % config.eval_every == 0 or step == config.train_steps:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            val = evaluate_nll(model, dataset, val_indices, config.obs_loss_weight)
-            row = {f"train_{key}": float(np.mean(values)) for key, values in window.items()}
-            row.update({f"val_{key}": value for key, value in val.items()}, step=step, elapsed_s=elapsed)
-            log.append(row)
-            bar.set_postfix(val_nll=f"{val['action_nll']:.3f}")
-            window = {key: [] for key in window}
-        if step in config.snapshot_steps:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            checkpoint(run_dir / "snapshots" / f"step_{step}.pt")
-        if step % config.checkpoint_every == 0 or step == end:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            checkpoint(latest_path)
-    bar.close()
+    step, elapsed = run_training_loop(
+        train_step, step=step, total_steps=config.train_steps, stop_after=stop_after, elapsed=elapsed,
+        window_keys=("loss", "action_nll", "obs_nll", model.ACTION_METRIC),
+        log_every=config.eval_every, log=log, make_row=make_row, checkpoint=checkpoint, latest_path=latest_path,
+        checkpoint_every=config.checkpoint_every,
+        snapshot_path=lambda step: run_dir / "snapshots" / f"step_{step}.pt" if step in config.snapshot_steps else None,
+        desc="pretrain", progress=progress,
+    )
     if step < config.train_steps:
         return latest_path
-    checkpoint(final_path)
+    checkpoint(final_path, step, elapsed)
     return final_path
 
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from agents.checkpoints import (
     CheckpointError,
@@ -33,7 +32,7 @@ from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacont
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
-from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, apply_gradients, check_same_config, run_training_loop, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 METACONTROLLER_KIND = "metacontroller"
@@ -183,7 +182,7 @@ def train_metacontroller(
         step, elapsed = record["step"], record["elapsed_s"]
     log.truncate_after(step)
 
-    def checkpoint(path: Path) -> None:
+    def checkpoint(path: Path, step: int, elapsed: float) -> None:
         payload = {
             "kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": optimizer.state_dict(),
             "step": step, "config": config_dict, "batch_rng": generator_state(batch_rng),
@@ -195,39 +194,22 @@ def train_metacontroller(
             payload["base_model_config"] = base_model_config_to_dict(base_model.config)
         save_checkpoint(path, payload)
 
-    import time
-
-    window: dict[str, list[float]] = {key: [] for key in ("loss", "action_nll", "kl", "switches_per_episode")}
-    end = config.train_steps if stop_after is None else min(stop_after, config.train_steps)
-    bar = tqdm(total=config.train_steps, initial=step, desc="metacontroller", disable=not progress, dynamic_ncols=True)
-    tic = time.perf_counter()
-    while step < end:
+    def train_step(step: int) -> dict[str, torch.Tensor]:
         batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
         with torch.set_grad_enabled(config.cotrain):
             residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
         output = metacontroller(residual, batch["mask"], generator=noise)
         nll = base_model.action_nll_per_step(base_model.forward_upper(output.controlled, layer), batch["actions"])  # (B, T)
         losses = metacontroller_loss(nll, batch["mask"], output, kl_weight_at(step, config))
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        step += 1
-        bar.update(1)
-        for key in window:
-            window[key].append(float(losses[key].detach()))
-        if step % config.log_every == 0 or step == config.train_steps:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            log.append({"step": step, "elapsed_s": elapsed, **{key: float(np.mean(v)) for key, v in window.items()}})
-            bar.set_postfix(nll=f"{np.mean(window['action_nll']):.3f}", kl=f"{np.mean(window['kl']):.2f}",
-                            switches=f"{np.mean(window['switches_per_episode']):.1f}")
-            window = {key: [] for key in window}
-        if step % config.checkpoint_every == 0 or step == end:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            checkpoint(latest_path)
-    bar.close()
+        return apply_gradients(optimizer, losses)
+
+    step, elapsed = run_training_loop(
+        train_step, step=step, total_steps=config.train_steps, stop_after=stop_after, elapsed=elapsed,
+        window_keys=METRIC_FIELDS[1:-1], log_every=config.log_every, log=log, checkpoint=checkpoint,
+        latest_path=latest_path, checkpoint_every=config.checkpoint_every, desc="metacontroller", progress=progress,
+        postfix={"nll": "action_nll", "kl": "kl", "switches": "switches_per_episode"},
+    )
     if step < config.train_steps:
         return latest_path
-    checkpoint(final_path)
+    checkpoint(final_path, step, elapsed)
     return final_path

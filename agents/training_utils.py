@@ -8,12 +8,14 @@ from __future__ import annotations
 import csv
 import os
 import random
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
@@ -115,3 +117,84 @@ def check_same_config(path: str | os.PathLike[str], record: Mapping[str, Any], c
             f"{path}: this run directory was made with a different {config_name}; use a new directory "
             f"(stored {stored}, requested {config_dict})"
         )
+
+
+def run_training_loop(
+    train_step: Callable[[int], Mapping[str, torch.Tensor]],
+    *,
+    step: int,
+    total_steps: int,
+    stop_after: int | None,
+    elapsed: float,
+    window_keys: Sequence[str],
+    log_every: int,
+    log: CsvLog,
+    checkpoint: Callable[[Path, int, float], None],
+    latest_path: Path,
+    checkpoint_every: int,
+    make_row: Callable[[int, float, dict[str, float]], tuple[dict[str, Any], dict[str, str]]] | None = None,
+    postfix: Mapping[str, str] | None = None,
+    snapshot_path: Callable[[int], Path | None] | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> tuple[int, float]:
+    """Optimiser steps ``step+1 … end`` of a resumable trainer (base model, metacontroller, CompILE),
+    where ``end`` is ``total_steps``, or ``stop_after`` if that comes first (a run cut short to be
+    resumed later).
+
+    ``train_step(step)`` runs one optimiser step from the 0-based ``step`` and returns its losses.
+    Every ``log_every`` steps (and at ``total_steps``) the window means of ``window_keys`` go to
+    ``make_row(step, elapsed, means)``, which returns the CSV row and the progress-bar postfix;
+    without it the row is ``step``, ``elapsed_s`` and the means, and the postfix shows the means
+    named in ``postfix`` (label → key).
+    ``checkpoint(path, step, elapsed)`` writes ``latest_path`` every ``checkpoint_every`` steps and
+    at ``end``, and ``snapshot_path(step)`` (when given and not ``None``) at kept steps.
+    ``elapsed`` accumulates the loop's wall time over resumes. Returns the final step and elapsed.
+    """
+    end = total_steps if stop_after is None else min(stop_after, total_steps)
+    window: dict[str, list[float]] = {key: [] for key in window_keys}
+    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True)
+    tic = time.perf_counter()
+
+    def lap() -> None:
+        nonlocal elapsed, tic
+        now = time.perf_counter()
+        elapsed, tic = elapsed + now - tic, now
+
+    while step < end:
+        losses = train_step(step)
+        step += 1
+        bar.update(1)
+        for key in window:
+            window[key].append(float(losses[key].detach()))
+        if step % log_every == 0 or step == total_steps:
+            lap()
+            means = {key: float(np.mean(values)) for key, values in window.items()}
+            if make_row is not None:
+                row, shown = make_row(step, elapsed, means)
+            else:
+                row = {"step": step, "elapsed_s": elapsed, **means}
+                shown = {label: f"{means[key]:.3f}" for label, key in (postfix or {}).items()}
+            log.append(row)
+            bar.set_postfix(**shown)
+            window = {key: [] for key in window}
+        snapshot = snapshot_path(step) if snapshot_path is not None else None
+        if snapshot is not None:
+            lap()
+            checkpoint(snapshot, step, elapsed)
+        if step % checkpoint_every == 0 or step == end:
+            lap()
+            checkpoint(latest_path, step, elapsed)
+    bar.close()
+    return step, elapsed
+
+
+Losses = TypeVar("Losses", bound=Mapping[str, torch.Tensor])
+
+
+def apply_gradients(optimizer: torch.optim.Optimizer, losses: Losses) -> Losses:
+    """One optimiser step on ``losses["loss"]``; returns ``losses`` (the trainers' step bodies)."""
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    optimizer.step()
+    return losses

@@ -72,7 +72,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -81,7 +80,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from agents.checkpoints import (
     CheckpointError,
@@ -94,7 +92,7 @@ from agents.checkpoints import (
 from agents.models.controller import ControllerHypernetwork, freeze, variance_scaled_mlp
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
-from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_positive_ints, apply_gradients, check_same_config, run_training_loop, set_threads
 from hier_envs.datasets import EpisodeDataset
 
 __all__ = [
@@ -540,7 +538,7 @@ def train_compile(
         step, elapsed = record["step"], record["elapsed_s"]
     log.truncate_after(step)
 
-    def checkpoint(path: Path) -> None:
+    def checkpoint(path: Path, step: int, elapsed: float) -> None:
         save_checkpoint(path, {
             "kind": COMPILE_KIND, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
             "config": config_dict, "batch_rng": generator_state(batch_rng), "noise": generator_state(noise),
@@ -550,38 +548,24 @@ def train_compile(
         })
 
     weights = config.model
-    window: dict[str, list[float]] = {key: [] for key in METRIC_FIELDS[1:-1]}
-    end = config.train_steps if stop_after is None else min(stop_after, config.train_steps)
-    bar = tqdm(total=config.train_steps, initial=step, desc="compile", disable=not progress, dynamic_ncols=True)
-    tic = time.perf_counter()
-    while step < end:
+
+    def train_step(step: int) -> dict[str, torch.Tensor]:
         batch = batch_tensors(dstar, sampler.sample(batch_rng, config.batch_size))
         output = model(batch["observations"], batch["actions"], batch["mask"], generator=noise)
         residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
         logits = base_model.forward_upper(model.controlled_residual(residual, output), layer).action_logits  # (B, T, A)
         losses = compile_loss(logits, batch["actions"], batch["mask"], output, weights.kl_weight_z, weights.kl_weight_b)
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        step += 1
-        bar.update(1)
-        for key in window:
-            window[key].append(float(losses[key].detach()))
-        if step % config.log_every == 0 or step == config.train_steps:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            log.append({"step": step, "elapsed_s": elapsed, **{key: float(np.mean(v)) for key, v in window.items()}})
-            bar.set_postfix(nll=f"{np.mean(window['action_nll']):.3f}", kl_z=f"{np.mean(window['kl_z']):.2f}",
-                            segments=f"{np.mean(window['segments_per_episode']):.1f}")
-            window = {key: [] for key in window}
-        if step % config.checkpoint_every == 0 or step == end:
-            elapsed += time.perf_counter() - tic
-            tic = time.perf_counter()
-            checkpoint(latest_path)
-    bar.close()
+        return apply_gradients(optimizer, losses)
+
+    step, elapsed = run_training_loop(
+        train_step, step=step, total_steps=config.train_steps, stop_after=stop_after, elapsed=elapsed,
+        window_keys=METRIC_FIELDS[1:-1], log_every=config.log_every, log=log, checkpoint=checkpoint,
+        latest_path=latest_path, checkpoint_every=config.checkpoint_every, desc="compile", progress=progress,
+        postfix={"nll": "action_nll", "kl_z": "kl_z", "segments": "segments_per_episode"},
+    )
     if step < config.train_steps:
         return latest_path
     n_episodes = min(config.segment_length_episodes, dstar.n_episodes)
     model.inferred_segment_length.fill_(mean_segment_length(model, dstar, np.arange(n_episodes)))
-    checkpoint(final_path)
+    checkpoint(final_path, step, elapsed)
     return final_path
