@@ -47,12 +47,7 @@ from agents.models.base_models import (
 from agents.models.hawk import HAWK_PRESETS, HawkSSM
 from agents.models.transformer import TRANSFORMER_PRESETS
 from agents.training_utils import (
-    CsvLog,
-    apply_gradients,
-    check_positive_ints,
-    check_same_config,
-    run_training_loop,
-    set_threads,
+    CsvLog, apply_gradients, check_positive_ints, check_same_config, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 

@@ -33,12 +33,7 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import (
-    CsvLog,
-    apply_gradients,
-    check_positive_ints,
-    check_same_config,
-    run_training_loop,
-    set_threads,
+    CsvLog, apply_gradients, check_positive_ints, check_same_config, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 

@@ -93,12 +93,7 @@ from agents.models.controller import ControllerHypernetwork, freeze, variance_sc
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
 from agents.training_utils import (
-    CsvLog,
-    apply_gradients,
-    check_positive_ints,
-    check_same_config,
-    run_training_loop,
-    set_threads,
+    CsvLog, apply_gradients, check_positive_ints, check_same_config, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
