@@ -246,7 +246,8 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         tic = time.perf_counter()
         trained, losses = train_subgoal_controllers(model, dstar_data, layer, config.controllers, progress=progress)
         train_seconds = time.perf_counter() - tic
-        save_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", trained, config.controllers, layer)
+        save_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", trained, config.controllers, layer,
+                                 base_model=model)
         stats = evaluate_subgoal_controllers(model, trained, layer, env_id=post_env_id, n_episodes=config.eval_episodes,
                                              seed=config.eval_seed, greedy=config.eval_greedy,
                                              batch_envs=config.eval_batch_envs)

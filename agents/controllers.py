@@ -22,6 +22,7 @@ the model's variance-scaling initialiser.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,20 +182,55 @@ SUBGOAL_CONTROLLERS_KIND = "subgoal_controllers"
 """Checkpoint kind of fitted ground-truth controllers."""
 
 
-def save_subgoal_controllers(path: str | Path, controllers: SubgoalControllers, config: ControllerConfig, layer: int) -> None:
-    """Write fitted controllers with the config and insertion layer they were fitted with (atomic)."""
-    save_checkpoint(path, {"kind": SUBGOAL_CONTROLLERS_KIND, "model": controllers.state_dict(), "optimizer": None,
-                           "step": config.train_steps, "config": dataclasses.asdict(config), "layer": layer})
+def module_fingerprint(module: nn.Module) -> str:
+    """sha256 over a module's parameter and buffer names, shapes and values: identifies the
+    exact (frozen) base model that controllers were fitted on."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
+        digest.update(value.numpy().tobytes())
+    return digest.hexdigest()
 
 
-def load_subgoal_controllers(path: str | Path, width: int) -> SubgoalControllers:
+def save_subgoal_controllers(
+    path: str | Path, controllers: SubgoalControllers, config: ControllerConfig, layer: int,
+    base_model: BaseModel | None = None,
+) -> None:
+    """Write fitted controllers with the config and insertion layer they were fitted with (atomic),
+    and the fingerprint of ``base_model`` when given, so that a later reuse can check the backbone."""
+    payload = {"kind": SUBGOAL_CONTROLLERS_KIND, "model": controllers.state_dict(), "optimizer": None,
+               "step": config.train_steps, "config": dataclasses.asdict(config), "layer": layer}
+    if base_model is not None:
+        payload["base_model_fingerprint"] = module_fingerprint(base_model)
+    save_checkpoint(path, payload)
+
+
+def load_subgoal_controllers(
+    path: str | Path, width: int, *, expect_config: ControllerConfig | None = None,
+    expect_layer: int | None = None, expect_base_model: BaseModel | None = None,
+) -> SubgoalControllers:
     """Controllers written by :func:`save_subgoal_controllers` for a base model of residual ``width``,
-    rebuilt from their stored config; a wrong kind, config or shape raises ``CheckpointError`` naming the file."""
+    rebuilt from their stored config; a wrong kind, config or shape raises ``CheckpointError`` naming the file.
+
+    ``expect_*`` make reuse safe: controllers fitted with another config, at another layer or on
+    another base model (or saved without its fingerprint) are refused, naming the file.
+    """
     record = load_checkpoint(path, expected_kind=SUBGOAL_CONTROLLERS_KIND)
     try:
         config = ControllerConfig(**record["config"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: controller checkpoint has no valid config ({error})") from error
+    if expect_config is not None and config != expect_config:
+        raise CheckpointError(f"{path}: controllers were fitted with {config}, expected {expect_config}")
+    if expect_layer is not None and record.get("layer") != expect_layer:
+        raise CheckpointError(f"{path}: controllers were fitted at layer {record.get('layer')}, expected {expect_layer}")
+    if expect_base_model is not None:
+        stored = record.get("base_model_fingerprint")
+        if stored is None:
+            raise CheckpointError(f"{path}: controllers were saved without a base-model fingerprint; refit them")
+        if stored != module_fingerprint(expect_base_model):
+            raise CheckpointError(f"{path}: controllers were fitted on another base model")
     controllers = SubgoalControllers(width, config.n_subgoals, config.rank)
     load_model_state(controllers, record["model"], path)
     return controllers

@@ -37,6 +37,7 @@ from agents.controllers import (
     CONTROLLER_PRESETS,
     ControllerConfig,
     controlled_action_nll,
+    load_subgoal_controllers,
     relabel_with_task_ids,
     train_subgoal_controllers,
 )
@@ -170,7 +171,7 @@ def heldout_rate_distortion(
 
 def distortion_references(
     base_model: BaseModel, dstar: EpisodeDataset, heldout: EpisodeDataset, layer: int, config: ControllerConfig,
-    progress: bool = True,
+    progress: bool = True, subgoal_controllers_path: Path | None = None,
 ) -> dict[str, Any]:
     """Held-out action NLL of the frozen model unsteered, steered by per-task constant controllers
     and by per-subgoal controllers switched at the true boundaries (SPEC A§4.2 controllers, both
@@ -180,6 +181,11 @@ def distortion_references(
     per-task value means one code per episode is enough, and only a distortion near the
     per-subgoal value needs switching. Their gap is the most that subgoal-aligned switching can
     earn on this backbone: if it is small, the rate term makes one code per episode the optimum.
+
+    ``subgoal_controllers_path``: per-subgoal controllers already fitted by
+    ``agents.base_model_study`` (``runs/<study>/controllers/layer_<L>.pt``) are reused instead of
+    refitted; they must carry this ``config``, ``layer`` and base model, or ``CheckpointError``
+    names the file.
     """
     tasks = np.unique(np.concatenate([dstar.episode_tasks, heldout.episode_tasks]), axis=0)
     references: dict[str, Any] = {"unsteered": controlled_action_nll(base_model, None, heldout, layer)}
@@ -188,18 +194,26 @@ def distortion_references(
         ("per_task", relabel_with_task_ids(dstar, tasks), relabel_with_task_ids(heldout, tasks), len(tasks)),
     ):
         fit_config = dataclasses.replace(config, n_subgoals=n_labels)
-        controllers, losses = train_subgoal_controllers(base_model, train, layer, fit_config, progress=progress)
+        if name == "per_subgoal" and subgoal_controllers_path is not None:
+            controllers = load_subgoal_controllers(subgoal_controllers_path, base_model.config.width,
+                                                   expect_config=fit_config, expect_layer=layer,
+                                                   expect_base_model=base_model)
+            final_train_nll, source = None, str(subgoal_controllers_path)
+        else:
+            controllers, losses = train_subgoal_controllers(base_model, train, layer, fit_config, progress=progress)
+            final_train_nll, source = float(np.mean(losses[-20:])), "fitted"
         references[name] = {"action_nll": controlled_action_nll(base_model, controllers, test, layer),
-                            "controllers": n_labels, "final_train_nll": float(np.mean(losses[-20:]))}
+                            "controllers": n_labels, "final_train_nll": final_train_nll, "source": source}
     references["train_steps"] = config.train_steps
     return references
 
 
 def run_internal_rl_study(
     config: InternalRLStudyConfig, base_model_path: Path, dstar_path: Path, run_dir: Path, out_dir: Path,
-    progress: bool = True,
+    progress: bool = True, subgoal_controllers_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) every stage and write the report."""
+    """Run (or resume) every stage and write the report; ``subgoal_controllers_path``: see
+    :func:`distortion_references`."""
     set_threads(config.metacontroller.num_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = StageCache(run_dir / "stages")
@@ -249,7 +263,8 @@ def run_internal_rl_study(
         references = stages.get("distortion_references")
         if references is None:
             references = stages.put("distortion_references", distortion_references(
-                base_model, dstar, heldout, layer, config.reference_controllers, progress=progress))
+                base_model, dstar, heldout, layer, config.reference_controllers, progress=progress,
+                subgoal_controllers_path=subgoal_controllers_path))
 
     # 2. the metacontroller used for RL (SPEC A§5): α from the frozen sweep unless fixed
     main_config = config.metacontroller
@@ -421,6 +436,9 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
             f"| per subgoal, switched at boundaries | {references['per_subgoal']['controllers']} | "
             f"{references['per_subgoal']['action_nll']:.3f} |",
         ]
+        source = references["per_subgoal"].get("source", "fitted")
+        if source != "fitted":
+            lines += ["", f"The per-subgoal controllers are the base-model study's, reused from `{source}`."]
     write_text_atomic(out_dir / "report.md", "\n".join(lines) + "\n")
 
     if runs:
@@ -472,6 +490,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", default=None, help="default runs/internal_rl_<preset>")
     parser.add_argument("--out", default=None, help="default results/internal_rl_<preset>")
     parser.add_argument("--kl-weight", type=float, default=None, help="override α of the main metacontroller")
+    parser.add_argument("--subgoal-controllers", default=None,
+                        help="per-subgoal controllers of agents.base_model_study at the controlled layer "
+                             "(runs/<study>/controllers/layer_<L>.pt), reused for the distortion references")
     args = parser.parse_args(argv)
     config = (INTERNAL_RL_STUDY_PRESETS if args.env == "grid" else ANT_INTERNAL_RL_STUDY_PRESETS)[args.preset]
     if args.rl_seeds is not None:
@@ -482,7 +503,8 @@ def main(argv: list[str] | None = None) -> None:
     prefix = "internal_rl" if args.env == "grid" else "internal_rl_ant"
     run_dir = Path(args.run_dir or f"runs/{prefix}_{args.preset}")
     out_dir = Path(args.out or f"results/{prefix}_{args.preset}")
-    run_internal_rl_study(config, Path(args.base_model), Path(args.dstar), run_dir, out_dir)
+    run_internal_rl_study(config, Path(args.base_model), Path(args.dstar), run_dir, out_dir,
+                          subgoal_controllers_path=Path(args.subgoal_controllers) if args.subgoal_controllers else None)
     print((out_dir / "report.md").read_text())
 
 

@@ -131,6 +131,28 @@ def test_saved_controllers_load_with_their_own_config(rank, tmp_path):
         load_subgoal_controllers(tmp_path / "other.pt", 8)
 
 
+
+def test_reused_controllers_must_match_config_layer_and_base_model(tmp_path):
+    from agents.checkpoints import CheckpointError
+
+    torch.manual_seed(0)
+    model = CausalTransformer(dataclasses.replace(TRANSFORMER_PRESETS["smoke"]))
+    other = CausalTransformer(dataclasses.replace(TRANSFORMER_PRESETS["smoke"]))  # same shapes, other weights
+    width = model.config.width
+    controllers = SubgoalControllers(width, 4, 3)
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=3)
+    save_subgoal_controllers(tmp_path / "c.pt", controllers, config, layer=1, base_model=model)
+    loaded = load_subgoal_controllers(tmp_path / "c.pt", width, expect_config=config, expect_layer=1, expect_base_model=model)
+    assert all(torch.equal(a, b) for a, b in zip(controllers.state_dict().values(), loaded.state_dict().values()))
+    for bad in ({"expect_base_model": other}, {"expect_layer": 2},
+                {"expect_config": dataclasses.replace(config, train_steps=config.train_steps + 1)}):
+        with pytest.raises(CheckpointError, match="c.pt"):
+            load_subgoal_controllers(tmp_path / "c.pt", width, **bad)
+    save_subgoal_controllers(tmp_path / "old.pt", controllers, config, layer=1)  # no fingerprint stored
+    with pytest.raises(CheckpointError, match="old.pt.*fingerprint"):
+        load_subgoal_controllers(tmp_path / "old.pt", width, expect_base_model=model)
+
+
 def test_task_relabelling_holds_one_label_per_episode():
     dataset = generate_grid_dataset(30, 0.0, seed=5, progress=False)
     tasks = np.unique(dataset.episode_tasks, axis=0)

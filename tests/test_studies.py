@@ -142,3 +142,37 @@ def test_subgoal_completion_rates():
     counts = [2, 1, 3, 0, 0, 0, 4]
     assert subgoal_completion_rates(counts) == [7 / 10, 4 / 7, 1.0]
     assert subgoal_completion_rates([5, 0, 0, 0, 0]) == [0.0, None]
+
+
+def test_distortion_references_reuse_the_base_model_studys_controllers(base_study, monkeypatch):
+    """The per-subgoal reference loads the study's fitted controllers (same config, layer and base
+    model) instead of refitting them; only the per-task ones are fitted."""
+    import agents.internal_rl_study as study
+    from agents.checkpoints import CheckpointError
+    from agents.controllers import controlled_action_nll, load_subgoal_controllers
+    from agents.pretrain import load_base_model
+    from hier_envs.datasets import load_dataset
+
+    root, config, _ = base_study
+    model = load_base_model(root / "run" / "base_model" / "model.pt")
+    dstar = load_dataset(root / "run" / "data_Dstar.npz")
+    layer = model.config.controlled_layer
+    path = root / "run" / "controllers" / f"layer_{layer}.pt"
+    fitted_counts = []
+    real_fit = study.train_subgoal_controllers
+
+    def counting_fit(base_model, dataset, fit_layer, fit_config, progress=True):
+        fitted_counts.append(fit_config.n_subgoals)
+        return real_fit(base_model, dataset, fit_layer, fit_config, progress=progress)
+
+    monkeypatch.setattr(study, "train_subgoal_controllers", counting_fit)
+    references = study.distortion_references(model, dstar, dstar, layer, config.controllers, progress=False,
+                                             subgoal_controllers_path=path)
+    assert fitted_counts == [references["per_task"]["controllers"]]  # the per-subgoal ones were not refitted
+    assert references["per_subgoal"]["source"] == str(path) and references["per_subgoal"]["final_train_nll"] is None
+    loaded = load_subgoal_controllers(path, model.config.width)
+    assert references["per_subgoal"]["action_nll"] == controlled_action_nll(model, loaded, dstar, layer)
+    other_layer = root / "run" / "controllers" / "layer_0.pt"
+    with pytest.raises(CheckpointError, match="layer_0.pt"):
+        study.distortion_references(model, dstar, dstar, layer, config.controllers, progress=False,
+                                    subgoal_controllers_path=other_layer)
