@@ -22,7 +22,6 @@ the model's variance-scaling initialiser.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
 from agents.training_utils import check_positive_ints
 from hier_envs.datasets import EpisodeDataset
+from hier_envs.experts.ant_locomotion import weights_sha256
 
 
 @dataclass(frozen=True)
@@ -183,14 +183,10 @@ SUBGOAL_CONTROLLERS_KIND = "subgoal_controllers"
 
 
 def module_fingerprint(module: nn.Module) -> str:
-    """sha256 over a module's parameter and buffer names, shapes and values: identifies the
+    """sha256 over a module's parameter and buffer names, dtypes, shapes and values
+    (:func:`~hier_envs.experts.ant_locomotion.weights_sha256` of its state dict): identifies the
     exact (frozen) base model that controllers were fitted on."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()
+    return weights_sha256({name: tensor.detach().cpu().numpy() for name, tensor in module.state_dict().items()})
 
 
 def save_subgoal_controllers(

@@ -131,13 +131,12 @@ def test_saved_controllers_load_with_their_own_config(rank, tmp_path):
         load_subgoal_controllers(tmp_path / "other.pt", 8)
 
 
-
 def test_reused_controllers_must_match_config_layer_and_base_model(tmp_path):
     from agents.checkpoints import CheckpointError
 
     torch.manual_seed(0)
-    model = CausalTransformer(dataclasses.replace(TRANSFORMER_PRESETS["smoke"]))
-    other = CausalTransformer(dataclasses.replace(TRANSFORMER_PRESETS["smoke"]))  # same shapes, other weights
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    other = CausalTransformer(TRANSFORMER_PRESETS["smoke"])  # same shapes, other weights
     width = model.config.width
     controllers = SubgoalControllers(width, 4, 3)
     config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=3)
