@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoints import load_checkpoint
+from agents.checkpoints import CheckpointError, load_checkpoint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
     CONTROLLER_PRESETS,
@@ -185,17 +185,34 @@ def _ensure_dataset(path: Path, expected: dict[str, Any], generate: Callable[[],
 
 
 class StageCache:
-    """JSON results of finished stages, so a rerun skips them."""
+    """JSON results of finished stages, so a rerun skips them.
+
+    A stage whose result depends on settings a rerun may change (a CLI override, another base
+    model) is stored with those settings (``depends_on``); reading it back with other settings
+    raises :class:`CheckpointError` naming the file, instead of silently reusing a result made
+    with the old ones (SPEC B4).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def get(self, name: str) -> Any | None:
+    def get(self, name: str, depends_on: dict[str, Any] | None = None) -> Any | None:
         path = self.directory / f"{name}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        stored = json.loads(path.read_text())
+        if depends_on is None:
+            return stored
+        wanted = tuples_to_lists(depends_on)
+        if not isinstance(stored, dict) or stored.get("depends_on") != wanted:
+            found = stored.get("depends_on") if isinstance(stored, dict) else None
+            raise CheckpointError(f"{path}: this stage was made with other settings; use a new run directory "
+                                  f"(stored {found}, requested {wanted})")
+        return stored["value"]
 
-    def put(self, name: str, value: Any) -> Any:
-        write_text_atomic(self.directory / f"{name}.json", json.dumps(value, indent=2))
+    def put(self, name: str, value: Any, depends_on: dict[str, Any] | None = None) -> Any:
+        stored = value if depends_on is None else {"depends_on": tuples_to_lists(depends_on), "value": value}
+        write_text_atomic(self.directory / f"{name}.json", json.dumps(stored, indent=2))
         return value
 
 

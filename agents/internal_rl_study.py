@@ -38,6 +38,7 @@ from agents.controllers import (
     ControllerConfig,
     controlled_action_nll,
     load_subgoal_controllers,
+    module_fingerprint,
     relabel_with_task_ids,
     train_subgoal_controllers,
 )
@@ -231,7 +232,12 @@ def run_internal_rl_study(
     heldout = load_dataset(heldout_path)
 
     # 1. rate–distortion sweep with the frozen base model (SPEC A§5.4, Fig. 7), short runs per α
-    sweep = stages.get("rate_distortion") or {}
+    provenance = {"base_model": module_fingerprint(base_model), "dstar_sha256": dstar.sha256,
+                  "heldout_sha256": heldout.sha256}
+    sweep_settings = {**provenance, "switch_tolerance": config.switch_tolerance, "metacontroller": dataclasses.replace(
+        config.metacontroller, train_steps=config.sweep_train_steps,
+        metacontroller=dataclasses.replace(config.metacontroller.metacontroller, kl_weight=0.0)).to_dict()}
+    sweep = stages.get("rate_distortion", sweep_settings) or {}
 
     def run_sweep(mode: str) -> None:
         for kl_weight in config.sweep_kl_weights:
@@ -254,17 +260,19 @@ def run_internal_rl_study(
                 **heldout_rate_distortion(model, sweep_mc, heldout, layer, kl_weight),
                 "f1": scores["f1"], "switches_per_episode_thresholded": scores["switches_per_episode"],
             }
-            stages.put("rate_distortion", sweep)
+            stages.put("rate_distortion", sweep, sweep_settings)
 
     run_sweep("frozen")
 
     references = None
     if config.reference_controllers is not None:
-        references = stages.get("distortion_references")
+        reference_settings = {**provenance, "controllers": dataclasses.asdict(config.reference_controllers),
+                              "subgoal_controllers": None if subgoal_controllers_path is None else str(subgoal_controllers_path)}
+        references = stages.get("distortion_references", reference_settings)
         if references is None:
             references = stages.put("distortion_references", distortion_references(
                 base_model, dstar, heldout, layer, config.reference_controllers, progress=progress,
-                subgoal_controllers_path=subgoal_controllers_path))
+                subgoal_controllers_path=subgoal_controllers_path), reference_settings)
 
     # 2. the metacontroller used for RL (SPEC A§5): α from the frozen sweep unless fixed
     main_config = config.metacontroller
@@ -490,6 +498,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", default=None, help="default runs/internal_rl_<preset>")
     parser.add_argument("--out", default=None, help="default results/internal_rl_<preset>")
     parser.add_argument("--kl-weight", type=float, default=None, help="override α of the main metacontroller")
+    parser.add_argument("--switch-lr-scale", type=float, default=None,
+                        help="switching unit's learning rate relative to the rest (MetacontrollerTrainConfig."
+                             "switch_learning_rate_scale; 1.0 = the paper), for the main metacontroller and the sweep")
     parser.add_argument("--subgoal-controllers", default=None,
                         help="per-subgoal controllers of agents.base_model_study at the controlled layer "
                              "(runs/<study>/controllers/layer_<L>.pt), reused for the distortion references")
@@ -500,6 +511,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.kl_weight is not None:
         mc = dataclasses.replace(config.metacontroller.metacontroller, kl_weight=args.kl_weight)
         config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, metacontroller=mc))
+    if args.switch_lr_scale is not None:
+        config = dataclasses.replace(config, metacontroller=dataclasses.replace(
+            config.metacontroller, switch_learning_rate_scale=args.switch_lr_scale))
     prefix = "internal_rl" if args.env == "grid" else "internal_rl_ant"
     run_dir = Path(args.run_dir or f"runs/{prefix}_{args.preset}")
     out_dir = Path(args.out or f"results/{prefix}_{args.preset}")

@@ -65,6 +65,12 @@ class MetacontrollerTrainConfig:
     """α rises linearly from 0 to its value over these first steps (0: constant α, as the paper;
     no preset uses a warm-up). An optional schedule for studying posterior collapse; in the first
     CPU experiments it did not prevent it (see the issue notes)."""
+    switch_learning_rate_scale: float = 1.0
+    """The switching unit's learning rate relative to ``learning_rate`` (1.0: one rate for every
+    parameter, as the paper; NOT in the paper). On the CPU-sized grid runs β closes within the
+    first ten Adam steps, before the codes carry information, and never reopens; a 10× slower
+    switching unit (0.1) lets the codes become informative first and is the first setting here
+    whose switches line up with subgoal boundaries (``results/metacontroller_diagnostics_6k``)."""
     cotrain: bool = False
     """Co-training ablation (SPEC A§5.4, C.4.2): for the grid the base model starts from a random
     initialisation and is trained jointly with the metacontroller on D*."""
@@ -76,9 +82,20 @@ class MetacontrollerTrainConfig:
         check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets"))
         if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
             raise ValueError(f"MetacontrollerTrainConfig.kl_warmup_steps must be an int >= 0, got {self.kl_warmup_steps!r}")
+        if isinstance(self.switch_learning_rate_scale, bool) or not isinstance(self.switch_learning_rate_scale, (int, float)):
+            raise TypeError("MetacontrollerTrainConfig.switch_learning_rate_scale must be a number, "
+                            f"got {self.switch_learning_rate_scale!r}")
+        if not 0 < self.switch_learning_rate_scale < float("inf"):
+            raise ValueError("MetacontrollerTrainConfig.switch_learning_rate_scale must be finite and > 0, "
+                             f"got {self.switch_learning_rate_scale!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+ADDED_CONFIG_FIELDS = {"switch_learning_rate_scale": 1.0}
+"""Fields added after metacontroller checkpoints were first written, with the value that reproduces
+those runs: a stored config without one still resumes (``check_same_config(added_fields=...)``)."""
 
 
 METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
@@ -113,6 +130,20 @@ def kl_weight_at(step: int, config: MetacontrollerTrainConfig) -> float:
     if config.kl_warmup_steps == 0:
         return config.metacontroller.kl_weight
     return config.metacontroller.kl_weight * min(1.0, step / config.kl_warmup_steps)
+
+
+def build_optimizer(config: MetacontrollerTrainConfig, base_parameters: list[torch.nn.Parameter],
+                    metacontroller: Metacontroller) -> torch.optim.AdamW:
+    """AdamW over ``base_parameters`` (co-training) and the metacontroller; the switching unit in a
+    second parameter group at ``switch_learning_rate_scale × learning_rate`` when that is not 1."""
+    switch = list(metacontroller.switch.parameters())
+    switch_ids = {id(parameter) for parameter in switch}
+    rest = base_parameters + [p for p in metacontroller.parameters() if id(p) not in switch_ids]
+    if config.switch_learning_rate_scale == 1.0:  # one group in module order: older checkpoints' optimizer state still fits
+        groups: list[dict[str, Any]] = [{"params": base_parameters + list(metacontroller.parameters())}]
+    else:
+        groups = [{"params": rest}, {"params": switch, "lr": config.learning_rate * config.switch_learning_rate_scale}]
+    return torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def load_cotrained_base_model(path: str | Path) -> BaseModel:
@@ -154,7 +185,7 @@ def train_metacontroller(
     config_dict = config.to_dict()
     if final_path.exists():
         check_same_config(final_path, load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND), config_dict,
-                          "MetacontrollerTrainConfig")
+                          "MetacontrollerTrainConfig", ADDED_CONFIG_FIELDS)
         return final_path
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
     torch.manual_seed(config.seed)
@@ -165,8 +196,7 @@ def train_metacontroller(
         freeze(base_model)
         trainable = []
     metacontroller = Metacontroller(base_model.config.width, config.metacontroller)
-    trainable += list(metacontroller.parameters())
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = build_optimizer(config, trainable, metacontroller)
     batch_rng = np.random.default_rng([config.seed, 41])
     noise = torch.Generator().manual_seed(config.seed + 1)
     sampler = LengthBucketSampler(np.arange(dataset.n_episodes), dataset.episode_lengths, config.length_buckets)
@@ -174,7 +204,7 @@ def train_metacontroller(
     step, elapsed = 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=METACONTROLLER_KIND)
-        check_same_config(latest_path, record, config_dict, "MetacontrollerTrainConfig")
+        check_same_config(latest_path, record, config_dict, "MetacontrollerTrainConfig", ADDED_CONFIG_FIELDS)
         load_model_state(metacontroller, record["model"], latest_path)
         if config.cotrain:
             load_model_state(base_model, record["base_model"], latest_path)

@@ -109,9 +109,17 @@ def tuples_to_lists(value: Any) -> Any:
 
 
 def check_same_config(path: str | os.PathLike[str], record: Mapping[str, Any], config_dict: Mapping[str, Any],
-                      config_name: str) -> None:
-    """Refuse to resume from a checkpoint written with another configuration (SPEC B4)."""
+                      config_name: str, added_fields: Mapping[str, Any] | None = None) -> None:
+    """Refuse to resume from a checkpoint written with another configuration (SPEC B4).
+
+    ``added_fields`` names top-level fields added to the config after checkpoints were written,
+    each with the value that reproduces the old behaviour: a stored config without such a field
+    is read as having that value, so old run directories still resume (and still refuse a
+    request for any other value).
+    """
     stored = record.get("config")
+    if isinstance(stored, Mapping) and added_fields:
+        stored = {**{key: value for key, value in added_fields.items() if key not in stored}, **stored}
     if tuples_to_lists(stored) != tuples_to_lists(config_dict):
         raise CheckpointError(
             f"{path}: this run directory was made with a different {config_name}; use a new directory "

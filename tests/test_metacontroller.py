@@ -201,3 +201,56 @@ def test_gumbel_sigmoid_switching_only_when_sampling():
     assert extreme(cold) > 0.8 > extreme(deterministic[:, 1:])
     with pytest.raises(ValueError, match="switch_gumbel_temperature"):
         MetacontrollerConfig(switch_gumbel_temperature=-1.0)
+
+
+def test_slower_switching_unit_learns_at_its_own_rate(tmp_path):
+    """``switch_learning_rate_scale`` puts the switching unit in its own AdamW group; one Adam step
+    moves each weight by about its group's rate, so the switching unit moves ~scale × as far."""
+    from agents.train_metacontroller import build_optimizer
+
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(20, 0.0, seed=0, progress=False)
+    moves = {}
+    for scale in (1.0, 0.01):
+        config = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=1, weight_decay=0.0,
+                                     switch_learning_rate_scale=scale)
+        torch.manual_seed(config.seed)
+        initial = Metacontroller(32, config.metacontroller)
+        trained = load_metacontroller(train_metacontroller(config, base, dataset, tmp_path / str(scale), progress=False), 32)
+        moves[scale] = {
+            part: max(float((a - b).abs().max()) for a, b in zip(getattr(trained, part).state_dict().values(),
+                                                               getattr(initial, part).state_dict().values()))
+            for part in ("switch", "decoder")
+        }
+        groups = build_optimizer(config, [], initial).param_groups
+        assert [len(g["params"]) for g in groups] == ([len(list(initial.parameters()))] if scale == 1.0 else
+                                                       [len(list(initial.parameters())) - len(list(initial.switch.parameters())),
+                                                        len(list(initial.switch.parameters()))])
+    lr = METACONTROLLER_PRESETS["smoke"].learning_rate
+    assert moves[1.0]["switch"] == pytest.approx(lr, rel=0.05)
+    assert moves[0.01]["switch"] == pytest.approx(0.01 * lr, rel=0.05)
+    assert moves[0.01]["decoder"] == pytest.approx(lr, rel=0.05)  # the rest keeps the full rate
+    for bad, error in ((0.0, ValueError), (float("nan"), ValueError), ("0.1", TypeError), (True, TypeError)):
+        with pytest.raises(error, match="switch_learning_rate_scale"):
+            dataclasses.replace(METACONTROLLER_PRESETS["smoke"], switch_learning_rate_scale=bad)
+
+
+def test_runs_saved_before_the_switch_rate_option_still_resume(tmp_path):
+    """A checkpoint whose stored config predates ``switch_learning_rate_scale`` resumes with the
+    default (1.0) and refuses any other value, naming the file."""
+    from agents.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(20, 0.0, seed=0, progress=False)
+    config = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=4, log_every=2, checkpoint_every=2)
+    train_metacontroller(config, base, dataset, tmp_path / "old", stop_after=2, progress=False)
+    latest = tmp_path / "old" / "latest.pt"
+    record = load_checkpoint(latest)
+    del record["config"]["switch_learning_rate_scale"]  # as written before the option existed
+    save_checkpoint(latest, record)
+    with pytest.raises(CheckpointError, match="latest.pt"):
+        train_metacontroller(dataclasses.replace(config, switch_learning_rate_scale=0.1), base, dataset, tmp_path / "old",
+                             progress=False)
+    assert train_metacontroller(config, base, dataset, tmp_path / "old", progress=False).name == "metacontroller.pt"

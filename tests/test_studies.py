@@ -86,6 +86,29 @@ def test_grid_internal_rl_study_runs_reports_references_and_resumes(base_study, 
     again = run_internal_rl_study(*args, root / "irl_out2", progress=False)
     assert again["distortion_references"] == references
 
+    from agents.checkpoints import CheckpointError
+
+    slower_switch = dataclasses.replace(config, metacontroller=dataclasses.replace(
+        config.metacontroller, switch_learning_rate_scale=0.5))
+    with pytest.raises(CheckpointError, match="rate_distortion.json"):  # not the cached sweep of another config
+        run_internal_rl_study(slower_switch, *args[1:], root / "irl_out3", progress=False)
+
+
+def test_stage_cache_refuses_a_stage_made_with_other_settings(tmp_path):
+    from agents.base_model_study import StageCache
+    from agents.checkpoints import CheckpointError
+
+    stages = StageCache(tmp_path)
+    assert stages.get("sweep", {"lr": 1}) is None
+    stages.put("sweep", {"f1": 0.5}, {"lr": 1, "layers": (3,)})
+    assert stages.get("sweep", {"lr": 1, "layers": (3,)}) == {"f1": 0.5}
+    with pytest.raises(CheckpointError, match="sweep.json"):
+        stages.get("sweep", {"lr": 2, "layers": (3,)})
+    stages.put("plain", [1, 2])  # stages without settings keep their plain format
+    assert stages.get("plain") == [1, 2]
+    with pytest.raises(CheckpointError, match="plain.json"):
+        stages.get("plain", {"lr": 1})
+
 
 def _distinct_tasks(root):
     from hier_envs.datasets import load_dataset
