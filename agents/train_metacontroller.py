@@ -136,12 +136,12 @@ def build_optimizer(config: MetacontrollerTrainConfig, base_parameters: list[tor
                     metacontroller: Metacontroller) -> torch.optim.AdamW:
     """AdamW over ``base_parameters`` (co-training) and the metacontroller; the switching unit in a
     second parameter group at ``switch_learning_rate_scale × learning_rate`` when that is not 1."""
-    switch = list(metacontroller.switch.parameters())
-    switch_ids = {id(parameter) for parameter in switch}
-    rest = base_parameters + [p for p in metacontroller.parameters() if id(p) not in switch_ids]
     if config.switch_learning_rate_scale == 1.0:  # one group in module order: older checkpoints' optimizer state still fits
         groups: list[dict[str, Any]] = [{"params": base_parameters + list(metacontroller.parameters())}]
     else:
+        switch = list(metacontroller.switch.parameters())
+        switch_ids = {id(parameter) for parameter in switch}
+        rest = base_parameters + [p for p in metacontroller.parameters() if id(p) not in switch_ids]
         groups = [{"params": rest}, {"params": switch, "lr": config.learning_rate * config.switch_learning_rate_scale}]
     return torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
 
