@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from agents.checkpoints import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from agents.lower_residuals import LowerResiduals
 from agents.models.base_models import BaseModel
 from agents.models.controller import freeze, low_rank_control
 from agents.models.transformer import variance_scaling_
@@ -125,10 +126,11 @@ def train_subgoal_controllers(
     optimizer = torch.optim.AdamW(controllers.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     rng = np.random.default_rng([config.seed, 23])
     losses: list[float] = []
+    lower_residuals = LowerResiduals(model, dataset, layer)
     for _ in tqdm(range(config.train_steps), desc=f"controllers@{layer}", disable=not progress, leave=False):
-        batch = batch_tensors(dataset, rng.integers(dataset.n_episodes, size=config.batch_size))
-        with torch.no_grad():
-            residual = model.forward_lower(batch["observations"], layer)  # (B, T, W)
+        indices = rng.integers(dataset.n_episodes, size=config.batch_size)
+        batch = batch_tensors(dataset, indices)
+        residual = lower_residuals(indices, batch)  # (B, T, W)
         controlled = controllers(residual, batch["subgoals"].clamp(min=0))
         output = model.forward_upper(controlled, layer)
         loss = model.loss(output, batch, 0.0)["action_nll"]

@@ -28,6 +28,7 @@ from agents.checkpoints import (
     save_checkpoint,
     set_generator_state,
 )
+from agents.lower_residuals import LowerResiduals
 from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacontroller_loss
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
@@ -226,10 +227,15 @@ def train_metacontroller(
             payload["base_model_config"] = base_model_config_to_dict(base_model.config)
         save_checkpoint(path, payload)
 
+    lower_residuals = None if config.cotrain else LowerResiduals(base_model, dataset, layer)
+
     def train_step(step: int) -> dict[str, torch.Tensor]:
-        batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
-        with torch.set_grad_enabled(config.cotrain):
+        indices = sampler.sample(batch_rng, config.batch_size)
+        batch = batch_tensors(dataset, indices)
+        if lower_residuals is None:  # co-training: the lower blocks learn too
             residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
+        else:
+            residual = lower_residuals(indices, batch)  # (B, T, W), computed once for the frozen model
         output = metacontroller(residual, batch["mask"], generator=noise)
         nll = base_model.action_nll_per_step(base_model.forward_upper(output.controlled, layer), batch["actions"])  # (B, T)
         losses = metacontroller_loss(nll, batch["mask"], output, kl_weight_at(step, config))

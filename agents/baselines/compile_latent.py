@@ -89,6 +89,7 @@ from agents.checkpoints import (
     save_checkpoint,
     set_generator_state,
 )
+from agents.lower_residuals import LowerResiduals
 from agents.models.controller import ControllerHypernetwork, freeze, variance_scaled_mlp
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
@@ -551,10 +552,17 @@ def train_compile(
 
     weights = config.model
 
+    # the frozen base model's lower half once per dataset; co-trained, it changes every step
+    lower_residuals = None if config.cotrain_base_model else LowerResiduals(base_model, dstar, layer)
+
     def train_step(step: int) -> dict[str, torch.Tensor]:
-        batch = batch_tensors(dstar, sampler.sample(batch_rng, config.batch_size))
+        indices = sampler.sample(batch_rng, config.batch_size)
+        batch = batch_tensors(dstar, indices)
         output = model(batch["observations"], batch["actions"], batch["mask"], generator=noise)
-        residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
+        if lower_residuals is None:
+            residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
+        else:
+            residual = lower_residuals(indices, batch)  # (B, T, W)
         logits = base_model.forward_upper(model.controlled_residual(residual, output), layer).action_logits  # (B, T, A)
         losses = compile_loss(logits, batch["actions"], batch["mask"], output, weights.kl_weight_z, weights.kl_weight_b)
         return apply_gradients(optimizer, losses)

@@ -4,8 +4,9 @@
 usage: python switch_rate_dev.py RUN_DIR ALPHA SCALE SEED STOPS [OUT.jsonl]
   base model runs/grid_default/base_model/model.pt (6,000 steps, the default study's pretraining),
   D* runs/grid_default/data_Dstar.npz, held-out runs/mc_sweep/heldout.npz (ε = 0, seed 1002).
-Re-running resumes from RUN_DIR/latest.pt (train_metacontroller's own checkpoints)."""
-import dataclasses, json, sys, time
+Re-running resumes from RUN_DIR/latest.pt (train_metacontroller's own checkpoints).
+THREADS (environment, default 2) sets torch's threads, e.g. 1 each for two runs side by side."""
+import dataclasses, json, os, sys, time
 from pathlib import Path
 import numpy as np, torch
 from agents.train_metacontroller import METACONTROLLER_PRESETS, load_metacontroller, train_metacontroller
@@ -18,12 +19,13 @@ from hier_envs.datasets import load_dataset
 run_dir, alpha, scale, seed = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 stops = [int(s) for s in sys.argv[5].split(",")]
 out = Path(sys.argv[6]) if len(sys.argv) > 6 else run_dir / "stops.jsonl"
-set_threads(2)
+threads = int(os.environ.get("THREADS", "2"))
+set_threads(threads)
 base = freeze(load_base_model("runs/grid_default/base_model/model.pt")); layer = base.config.controlled_layer
 dstar = load_dataset("runs/grid_default/data_Dstar.npz"); held = load_dataset("runs/mc_sweep/heldout.npz")
 preset = METACONTROLLER_PRESETS["default"]
 cfg = dataclasses.replace(preset, train_steps=max(stops), checkpoint_every=250, log_every=50, seed=seed,
-                          switch_learning_rate_scale=scale,
+                          switch_learning_rate_scale=scale, num_threads=threads,
                           metacontroller=dataclasses.replace(preset.metacontroller, kl_weight=alpha))
 b = batch_tensors(held, np.arange(held.n_episodes))
 mask = b["mask"].bool(); sub = b["subgoals"]
