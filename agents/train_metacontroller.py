@@ -71,7 +71,8 @@ class MetacontrollerTrainConfig:
     parameter, as the paper; NOT in the paper). On the CPU-sized grid runs β closes within the
     first ten Adam steps, before the codes carry information, and never reopens; a 10× slower
     switching unit (0.1) lets the codes become informative first and is the first setting here
-    whose switches line up with subgoal boundaries (``results/metacontroller_diagnostics_6k``)."""
+    whose switches line up with subgoal boundaries (``results/metacontroller_diagnostics_6k``,
+    ``results/metacontroller_switch_rate_6k``)."""
     cotrain: bool = False
     """Co-training ablation (SPEC A§5.4, C.4.2): for the grid the base model starts from a random
     initialisation and is trained jointly with the metacontroller on D*."""
