@@ -24,7 +24,7 @@ def frozen_model_and_dataset():
 def test_cached_batches_equal_the_batched_forward_pass(frozen_model_and_dataset):
     model, dataset = frozen_model_and_dataset
     layer = model.config.controlled_layer
-    residuals = LowerResiduals(model, dataset, layer, chunk=7)
+    residuals = LowerResiduals(model, dataset, layer, chunk_steps=7 * int(dataset.episode_lengths.max()))  # 7 per pass
     assert residuals.cached
     indices = np.array([5, 0, 29, 5, 17, 3])  # mixed lengths, a repeat
     batch = batch_tensors(dataset, indices)
@@ -52,8 +52,8 @@ def test_bad_inputs_raise(frozen_model_and_dataset):
     model, dataset = frozen_model_and_dataset
     with pytest.raises(ValueError, match="frozen"):
         LowerResiduals(CausalTransformer(TRANSFORMER_PRESETS["smoke"]), dataset, 1)
-    with pytest.raises(ValueError, match="chunk"):
-        LowerResiduals(model, dataset, 1, chunk=0)
+    with pytest.raises(ValueError, match="chunk_steps"):
+        LowerResiduals(model, dataset, 1, chunk_steps=0)
     with pytest.raises(ValueError, match="max_bytes"):
         LowerResiduals(model, dataset, 1, max_bytes=-1)
     residuals = LowerResiduals(model, dataset, 1)
