@@ -50,8 +50,8 @@ class LowerResiduals:
             raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
         self.model, self.layer = model, layer
         lengths = dataset.episode_lengths
-        self._starts = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
-        n_steps = int(lengths.sum())
+        self._starts = torch.from_numpy(dataset.step_starts.copy())  # table rows follow the dataset's step rows
+        n_steps = dataset.n_steps
         self._pad_row = n_steps
         self.cached = (n_steps + 1) * model.config.width * 4 <= max_bytes
         if self.cached:

@@ -162,6 +162,13 @@ class EpisodeDataset:
         return int(self.actions.shape[0])
 
     @property
+    def step_starts(self) -> np.ndarray:
+        """``(N,)`` row of each episode's first step in the per-step arrays (read-only)."""
+        view = self._step_starts.view()
+        view.flags.writeable = False
+        return view
+
+    @property
     def obs_dim(self) -> int:
         return int(self.metadata["obs_dim"])
 
