@@ -235,7 +235,7 @@ def run_internal_rl_study(
     provenance = {"base_model": module_fingerprint(base_model), "dstar_sha256": dstar.sha256,
                   "heldout_sha256": heldout.sha256}
     sweep_settings = {**provenance, "switch_tolerance": config.switch_tolerance, "metacontroller": dataclasses.replace(
-        config.metacontroller, train_steps=config.sweep_train_steps,
+        config.metacontroller, train_steps=config.sweep_train_steps, early_kl_weight=None, early_kl_steps=0,
         metacontroller=dataclasses.replace(config.metacontroller.metacontroller, kl_weight=0.0)).to_dict()}
     sweep = stages.get("rate_distortion", sweep_settings) or {}
 
@@ -244,11 +244,8 @@ def run_internal_rl_study(
             key = f"{mode}/{kl_weight}"
             if key in sweep:
                 continue
-            sweep_config = dataclasses.replace(
-                config.metacontroller, train_steps=config.sweep_train_steps,
-                metacontroller=dataclasses.replace(config.metacontroller.metacontroller, kl_weight=kl_weight),
-                cotrain=mode == "cotrained", checkpoint_every=max(1, config.sweep_train_steps // 5),
-            )
+            sweep_config = sweep_metacontroller_config(config.metacontroller, kl_weight, config.sweep_train_steps,
+                                                       cotrain=mode == "cotrained")
             path = train_metacontroller(sweep_config, base_model, dstar, run_dir / "sweep" / mode / f"alpha_{kl_weight}",
                                         progress=progress)
             model = freeze(load_cotrained_base_model(path)) if mode == "cotrained" else base_model
@@ -488,6 +485,17 @@ def _fmt(value: float | None) -> str:
     return "not reached" if value is None else f"{value:,.0f}"
 
 
+def sweep_metacontroller_config(main: MetacontrollerTrainConfig, kl_weight: float, train_steps: int,
+                                cotrain: bool) -> MetacontrollerTrainConfig:
+    """One rate–distortion sweep run (SPEC A§5.4, Fig. 7): the main metacontroller's settings at a
+    constant α (any early-α phase of the main run dropped), shorter, frozen or co-trained."""
+    return dataclasses.replace(
+        main, train_steps=train_steps, early_kl_weight=None, early_kl_steps=0, cotrain=cotrain,
+        metacontroller=dataclasses.replace(main.metacontroller, kl_weight=kl_weight),
+        checkpoint_every=max(1, train_steps // 5),
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Metacontroller + internal RL study (SPEC A§5-6).")
     parser.add_argument("--env", choices=("grid", "ant"), default="grid")
@@ -501,6 +509,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--switch-lr-scale", type=float, default=None,
                         help="switching unit's learning rate relative to the rest (MetacontrollerTrainConfig."
                              "switch_learning_rate_scale; 1.0 = the paper), for the main metacontroller and the sweep")
+    parser.add_argument("--early-kl-weight", type=float, default=None,
+                        help="α for the main metacontroller's first --early-kl-steps steps (MetacontrollerTrainConfig."
+                             "early_kl_weight; not in the paper)")
+    parser.add_argument("--early-kl-steps", type=int, default=None, help="length of the --early-kl-weight phase")
+    parser.add_argument("--metacontroller-steps", type=int, default=None,
+                        help="override the main metacontroller's training steps (the preset's train_steps)")
     parser.add_argument("--subgoal-controllers", default=None,
                         help="per-subgoal controllers of agents.base_model_study at the controlled layer "
                              "(runs/<study>/controllers/layer_<L>.pt), reused for the distortion references")
@@ -514,6 +528,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.switch_lr_scale is not None:
         config = dataclasses.replace(config, metacontroller=dataclasses.replace(
             config.metacontroller, switch_learning_rate_scale=args.switch_lr_scale))
+    if args.metacontroller_steps is not None:
+        config = dataclasses.replace(config, metacontroller=dataclasses.replace(
+            config.metacontroller, train_steps=args.metacontroller_steps))
+    if (args.early_kl_weight is None) != (args.early_kl_steps is None):
+        parser.error("--early-kl-weight and --early-kl-steps go together")
+    if args.early_kl_weight is not None:
+        config = dataclasses.replace(config, metacontroller=dataclasses.replace(
+            config.metacontroller, early_kl_weight=args.early_kl_weight, early_kl_steps=args.early_kl_steps))
     prefix = "internal_rl" if args.env == "grid" else "internal_rl_ant"
     run_dir = Path(args.run_dir or f"runs/{prefix}_{args.preset}")
     out_dir = Path(args.out or f"results/{prefix}_{args.preset}")

@@ -62,9 +62,14 @@ def collect_betas(
 
 
 def switching_scores(episodes: list[tuple[np.ndarray, np.ndarray]], tolerance: int = 1) -> dict[str, Any]:
-    """Precision, recall, F1, switches per episode and a β histogram (excluding the forced t = 0)."""
+    """Precision, recall, F1, switches per episode and a β histogram (excluding the forced t = 0).
+
+    Also the mean β at the true boundaries and at the other steps, and the switches one step after
+    another switch (a boundary marked twice), which say where the precision goes.
+    """
     totals = np.zeros(3, dtype=np.int64)
-    switch_counts, boundary_counts, all_betas = [], [], []
+    switch_counts, boundary_counts, all_betas, at_boundaries, elsewhere = [], [], [], [], []
+    consecutive = 0
     for beta, subgoals in episodes:
         switches = np.flatnonzero(beta[1:] >= SWITCH_THRESHOLD) + 1
         actual = boundaries(subgoals)
@@ -72,12 +77,20 @@ def switching_scores(episodes: list[tuple[np.ndarray, np.ndarray]], tolerance: i
         switch_counts.append(len(switches))
         boundary_counts.append(len(actual))
         all_betas.append(beta[1:])
+        is_boundary = np.zeros(len(beta), dtype=bool)
+        is_boundary[actual] = True
+        at_boundaries.append(beta[is_boundary])
+        elsewhere.append(beta[1:][~is_boundary[1:]])
+        consecutive += int(np.sum(np.diff(switches) == 1))
     true_positives, false_positives, false_negatives = totals.tolist()
     precision = true_positives / max(true_positives + false_positives, 1)
     recall = true_positives / max(true_positives + false_negatives, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-12)
     betas = np.concatenate(all_betas) if all_betas else np.zeros(0)
     histogram, edges = np.histogram(betas, bins=20, range=(0.0, 1.0))
+    at_boundaries = np.concatenate(at_boundaries) if at_boundaries else np.zeros(0)
+    elsewhere = np.concatenate(elsewhere) if elsewhere else np.zeros(0)
+    n_episodes = max(len(episodes), 1)
     return {
         "precision": precision,
         "recall": recall,
@@ -89,6 +102,10 @@ def switching_scores(episodes: list[tuple[np.ndarray, np.ndarray]], tolerance: i
         "beta_histogram": histogram.tolist(),
         "beta_histogram_edges": edges.tolist(),
         "fraction_beta_extreme": float(np.mean((betas < 0.05) | (betas > 0.95))) if len(betas) else 0.0,
+        "beta_mean_at_boundaries": float(at_boundaries.mean()) if len(at_boundaries) else float("nan"),
+        "beta_mean_elsewhere": float(elsewhere.mean()) if len(elsewhere) else float("nan"),
+        "unmatched_switches_per_episode": false_positives / n_episodes,
+        "consecutive_switches_per_episode": consecutive / n_episodes,
     }
 
 

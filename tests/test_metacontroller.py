@@ -146,6 +146,12 @@ def test_switch_matching_and_scores():
     assert scores["f1"] == 1.0 and scores["switches_per_episode"] == 2.0
     early = [(np.array([1.0, 0.9, 0.0, 0.0, 0.0, 0.0]), np.array([0, 0, 0, 0, 2, 2]))]
     assert switching_scores(early)["f1"] == 0.0
+    # a boundary marked twice (t = 2, 3) and one missed (t = 5): where the precision goes
+    doubled = switching_scores([(np.array([1.0, 0.0, 0.9, 0.8, 0.0, 0.1]), np.array([0, 0, 2, 2, 2, 1]))])
+    assert doubled["precision"] == 0.5 and doubled["recall"] == 0.5
+    assert doubled["unmatched_switches_per_episode"] == 1.0 and doubled["consecutive_switches_per_episode"] == 1.0
+    assert doubled["beta_mean_at_boundaries"] == pytest.approx(0.5)
+    assert doubled["beta_mean_elsewhere"] == pytest.approx(0.8 / 3)
 
 
 def test_cotraining_trains_a_fresh_base_model(tmp_path):
@@ -180,6 +186,44 @@ def test_initialisation_options():
     out = metacontroller(residual, mask, sample=False)
     assert out.beta[:, 1:].mean() > 0.85  # β starts near sigmoid(3)
     torch.testing.assert_close(out.log_var.mean(), torch.tensor(-2.0), atol=0.3, rtol=0)
+
+
+def test_early_kl_weight_phase():
+    """``early_kl_weight`` holds for exactly ``early_kl_steps`` optimiser steps, then the configured α."""
+    from agents.train_metacontroller import kl_weight_at
+
+    smoke = METACONTROLLER_PRESETS["smoke"]
+    config = dataclasses.replace(smoke, metacontroller=MetacontrollerConfig(kl_weight=0.1), early_kl_weight=0.01,
+                                 early_kl_steps=3)
+    assert [kl_weight_at(step, config) for step in (0, 2, 3, 50)] == [0.01, 0.01, 0.1, 0.1]
+    assert kl_weight_at(0, smoke) == smoke.metacontroller.kl_weight
+    for bad in ({"early_kl_weight": 0.01}, {"early_kl_steps": 5}, {"early_kl_weight": -0.1, "early_kl_steps": 5},
+                {"early_kl_weight": float("nan"), "early_kl_steps": 5}, {"early_kl_weight": 0.01, "early_kl_steps": -1},
+                {"early_kl_weight": 0.01, "early_kl_steps": 5, "kl_warmup_steps": 5},
+                {"early_kl_weight": 0.01, "early_kl_steps": smoke.train_steps}):
+        with pytest.raises(ValueError, match="early_kl"):
+            dataclasses.replace(smoke, **bad)
+    with pytest.raises(TypeError, match="early_kl_weight"):
+        dataclasses.replace(smoke, early_kl_weight="0.01", early_kl_steps=5)
+
+
+def test_early_kl_phase_changes_training_only_after_it_ends(tmp_path):
+    """A run with an early phase is the constant-α run at the early α up to the phase's end and
+    departs from it after (the schedule is applied, and at the right step)."""
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(20, 0.0, seed=0, progress=False)
+    smoke = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=4, log_every=1, checkpoint_every=2)
+    constant = dataclasses.replace(smoke, metacontroller=dataclasses.replace(smoke.metacontroller, kl_weight=0.01))
+    phased = dataclasses.replace(smoke, metacontroller=dataclasses.replace(smoke.metacontroller, kl_weight=1.0),
+                                 early_kl_weight=0.01, early_kl_steps=2)
+    losses = {}
+    for name, config in (("constant", constant), ("phased", phased)):
+        train_metacontroller(config, base, dataset, tmp_path / name, progress=False)
+        rows = (tmp_path / name / "metrics.csv").read_text().splitlines()[1:]
+        losses[name] = [float(row.split(",")[1]) for row in rows]
+    assert losses["constant"][:2] == losses["phased"][:2]
+    assert losses["constant"][2] != losses["phased"][2]
 
 
 def test_gumbel_sigmoid_switching_only_when_sampling():

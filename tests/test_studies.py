@@ -94,6 +94,28 @@ def test_grid_internal_rl_study_runs_reports_references_and_resumes(base_study, 
         run_internal_rl_study(slower_switch, *args[1:], root / "irl_out3", progress=False)
 
 
+def test_rate_distortion_sweep_runs_at_constant_alpha():
+    """The sweep reuses the main metacontroller's settings but never its early-α phase (Fig. 7 is a
+    constant-α sweep; a 4,250-step phase would cover a whole 1,500-step sweep run)."""
+    from agents.internal_rl_study import INTERNAL_RL_STUDY_PRESETS, sweep_metacontroller_config
+    from agents.train_metacontroller import kl_weight_at
+
+    main = dataclasses.replace(INTERNAL_RL_STUDY_PRESETS["default"].metacontroller, train_steps=5000,
+                               early_kl_weight=0.01, early_kl_steps=4250, switch_learning_rate_scale=0.1)
+    run = sweep_metacontroller_config(main, 0.3, 1500, cotrain=True)
+    assert run.early_kl_weight is None and run.early_kl_steps == 0
+    assert kl_weight_at(0, run) == 0.3 and run.train_steps == 1500 and run.cotrain
+    assert run.switch_learning_rate_scale == 0.1
+
+
+def test_study_cli_needs_both_early_kl_options(capsys):
+    from agents.internal_rl_study import main
+
+    with pytest.raises(SystemExit):
+        main(["--base-model", "missing.pt", "--dstar", "missing.npz", "--early-kl-weight", "0.01"])
+    assert "--early-kl-weight and --early-kl-steps go together" in capsys.readouterr().err
+
+
 def test_stage_cache_refuses_a_stage_made_with_other_settings(tmp_path):
     from agents.base_model_study import StageCache
     from agents.checkpoints import CheckpointError
