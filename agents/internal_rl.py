@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -73,6 +73,9 @@ class InternalRLConfig:
 
     env_id: str = "HierGrid-v0"
     """Post-training task (sparse reward; grid: 12 colours, ``HierAnt-v0``: 4)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keywords for the env, over its registered ones (e.g. ``{"task": [0, 1, 4, 5, 2, 3]}`` pins
+    a task; SPEC B2). Empty: the registered env as it is."""
     greedy_actions: bool = False
     """The base model acts with its head's mode / mean instead of sampling (ant: its D* is the
     expert's mean action; exploration lives in the code space)."""
@@ -112,11 +115,18 @@ class InternalRLConfig:
             raise ValueError(
                 f"batch_episodes ({self.batch_episodes}) must be a multiple of rollout_envs ({self.rollout_envs})"
             )
+        if not isinstance(self.env_kwargs, dict) or not all(isinstance(key, str) for key in self.env_kwargs):
+            raise TypeError(f"InternalRLConfig.env_kwargs must be a dict with str keys, got {self.env_kwargs!r}")
         if not 0.0 < self.switch_threshold <= 1.0:
             raise ValueError(f"switch_threshold must be in (0, 1], got {self.switch_threshold!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+ADDED_CONFIG_FIELDS = {"env_kwargs": {}}
+"""Fields added after internal-RL checkpoints were first written, with the value that reproduces
+those runs (``check_same_config(added_fields=...)``)."""
 
 
 INTERNAL_RL_PRESETS: dict[str, InternalRLConfig] = {
@@ -269,11 +279,11 @@ class InternalRLEnvironment:
 
     def __init__(self, base_model: BaseModel, metacontroller: Metacontroller, env_id: str,
                  num_envs: int, switch_threshold: float, controlled_layer: int | None = None,
-                 greedy_actions: bool = False) -> None:
+                 greedy_actions: bool = False, env_kwargs: dict[str, Any] | None = None) -> None:
         self.base_model = freeze(base_model)
         self.metacontroller = freeze(metacontroller)
         self.layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
-        self.envs = make_vector_env(env_id, num_envs)
+        self.envs = make_vector_env(env_id, num_envs, **(env_kwargs or {}))
         self.num_envs = num_envs
         self.max_steps = episode_horizon(self.envs)
         self.switch_threshold = switch_threshold
@@ -423,12 +433,13 @@ def train_internal_rl(
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     environment = InternalRLEnvironment(base_model, metacontroller, config.env_id, config.rollout_envs,
-                                        config.switch_threshold, greedy_actions=config.greedy_actions)
+                                        config.switch_threshold, greedy_actions=config.greedy_actions,
+                                        env_kwargs=config.env_kwargs)
     curve = CsvLog(run_dir / "learning_curve.csv", CURVE_FIELDS, step_field="update")
     update, episodes, env_steps, elapsed = 0, 0, 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=INTERNAL_RL_KIND)
-        check_same_config(latest_path, record, config_dict, "InternalRLConfig")
+        check_same_config(latest_path, record, config_dict, "InternalRLConfig", ADDED_CONFIG_FIELDS)
         load_model_state(policy, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(generator, record["generator"])

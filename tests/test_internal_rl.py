@@ -103,6 +103,35 @@ def test_same_seed_same_curve_and_resume(frozen_parts, tmp_path):
     assert not any(p.requires_grad for p in metacontroller.parameters())
 
 
+def test_env_kwargs_pin_the_task_and_old_runs_still_resume(frozen_parts, tmp_path):
+    """``InternalRLConfig.env_kwargs`` reach the batched env (a pinned pretraining task), and a run
+    directory written before the field existed resumes as a run without it."""
+    from agents.checkpoints import load_checkpoint, save_checkpoint
+
+    base, metacontroller = frozen_parts
+    pinned = [0, 1, 4, 5, 2, 3]
+    environment = InternalRLEnvironment(base, metacontroller, "HierGrid-v0", 3, switch_threshold=0.5,
+                                        env_kwargs={"task": pinned})
+    _, info = environment.envs.reset(seed=0)
+    assert [tuple(task) for task in info["task"]] == [tuple(pinned)] * 3
+    with pytest.raises(TypeError, match="env_kwargs"):
+        dataclasses.replace(INTERNAL_RL_PRESETS["smoke"], env_kwargs=[("task", pinned)])
+
+    config = dataclasses.replace(INTERNAL_RL_PRESETS["smoke"], total_episodes=16, batch_episodes=8, rollout_envs=8,
+                                 epochs=1, minibatches=1)
+    train_internal_rl(config, base, metacontroller, tmp_path / "old", stop_after_updates=1, progress=False)
+    record = load_checkpoint(tmp_path / "old" / "latest.pt")
+    del record["config"]["env_kwargs"]  # as written before the field existed
+    save_checkpoint(tmp_path / "old" / "latest.pt", record)
+    assert train_internal_rl(config, base, metacontroller, tmp_path / "old", progress=False).name == "policy.pt"
+    from agents.checkpoints import CheckpointError
+
+    train_internal_rl(config, base, metacontroller, tmp_path / "new", stop_after_updates=1, progress=False)
+    with pytest.raises(CheckpointError, match="latest.pt"):  # another task is another run
+        train_internal_rl(dataclasses.replace(config, env_kwargs={"task": pinned}), base, metacontroller,
+                          tmp_path / "new", progress=False)
+
+
 def test_ant_internal_rl_environment_with_hawk_and_linear_controller():
     """The same loop on HierAnt: recurrent-state stepping equals re-encoding the history, actions clipped."""
     from agents.models.hawk import HAWK_PRESETS, HawkSSM
