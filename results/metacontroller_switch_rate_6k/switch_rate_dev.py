@@ -25,7 +25,7 @@ base = freeze(load_base_model("runs/grid_default/base_model/model.pt")); layer =
 dstar = load_dataset("runs/grid_default/data_Dstar.npz"); held = load_dataset("runs/mc_sweep/heldout.npz")
 preset = METACONTROLLER_PRESETS["default"]
 cfg = dataclasses.replace(preset, train_steps=max(stops), checkpoint_every=250, log_every=50, seed=seed,
-                          switch_learning_rate_scale=scale, num_threads=threads,
+                          switch_learning_rate_scale=scale, num_threads=threads, early_kl_weight=None, early_kl_steps=0,
                           metacontroller=dataclasses.replace(preset.metacontroller, kl_weight=alpha))
 b = batch_tensors(held, np.arange(held.n_episodes))
 mask = b["mask"].bool(); sub = b["subgoals"]
