@@ -234,9 +234,9 @@ def run_internal_rl_study(
     # 1. rate–distortion sweep with the frozen base model (SPEC A§5.4, Fig. 7), short runs per α
     provenance = {"base_model": module_fingerprint(base_model), "dstar_sha256": dstar.sha256,
                   "heldout_sha256": heldout.sha256}
-    sweep_settings = {**provenance, "switch_tolerance": config.switch_tolerance, "metacontroller": dataclasses.replace(
-        config.metacontroller, train_steps=config.sweep_train_steps, early_kl_weight=None, early_kl_steps=0,
-        metacontroller=dataclasses.replace(config.metacontroller.metacontroller, kl_weight=0.0)).to_dict()}
+    sweep_settings = {**provenance, "switch_tolerance": config.switch_tolerance,  # the sweep's runs, α aside
+                      "metacontroller": sweep_metacontroller_config(config.metacontroller, 0.0, config.sweep_train_steps,
+                                                                    cotrain=False).to_dict()}
     sweep = stages.get("rate_distortion", sweep_settings) or {}
 
     def run_sweep(mode: str) -> None:
