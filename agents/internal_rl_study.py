@@ -496,7 +496,8 @@ def sweep_metacontroller_config(main: MetacontrollerTrainConfig, kl_weight: floa
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, InternalRLStudyConfig]:
+    """The command line and the study config it selects: the preset with the overrides applied."""
     parser = argparse.ArgumentParser(description="Metacontroller + internal RL study (SPEC A§5-6).")
     parser.add_argument("--env", choices=("grid", "ant"), default="grid")
     parser.add_argument("--preset", choices=sorted(INTERNAL_RL_STUDY_PRESETS), default="default")
@@ -513,6 +514,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="α for the main metacontroller's first --early-kl-steps steps (MetacontrollerTrainConfig."
                              "early_kl_weight; not in the paper)")
     parser.add_argument("--early-kl-steps", type=int, default=None, help="length of the --early-kl-weight phase")
+    parser.add_argument("--constant-kl", action="store_true",
+                        help="drop the preset's early-α phase: one α for the whole run, as the paper")
     parser.add_argument("--metacontroller-steps", type=int, default=None,
                         help="override the main metacontroller's training steps (the preset's train_steps)")
     parser.add_argument("--subgoal-controllers", default=None,
@@ -522,20 +525,30 @@ def main(argv: list[str] | None = None) -> None:
     config = (INTERNAL_RL_STUDY_PRESETS if args.env == "grid" else ANT_INTERNAL_RL_STUDY_PRESETS)[args.preset]
     if args.rl_seeds is not None:
         config = dataclasses.replace(config, rl_seeds=tuple(args.rl_seeds))
-    if args.kl_weight is not None:
-        mc = dataclasses.replace(config.metacontroller.metacontroller, kl_weight=args.kl_weight)
-        config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, metacontroller=mc))
-    if args.switch_lr_scale is not None:
-        config = dataclasses.replace(config, metacontroller=dataclasses.replace(
-            config.metacontroller, switch_learning_rate_scale=args.switch_lr_scale))
-    if args.metacontroller_steps is not None:
-        config = dataclasses.replace(config, metacontroller=dataclasses.replace(
-            config.metacontroller, train_steps=args.metacontroller_steps))
     if (args.early_kl_weight is None) != (args.early_kl_steps is None):
         parser.error("--early-kl-weight and --early-kl-steps go together")
+    if args.constant_kl and args.early_kl_weight is not None:
+        parser.error("--constant-kl drops the early-α phase; it cannot be combined with --early-kl-weight")
+    overrides: dict[str, Any] = {}  # one replace, so the fields are validated together
+    if args.kl_weight is not None:
+        overrides["metacontroller"] = dataclasses.replace(config.metacontroller.metacontroller, kl_weight=args.kl_weight)
+    if args.switch_lr_scale is not None:
+        overrides["switch_learning_rate_scale"] = args.switch_lr_scale
+    if args.metacontroller_steps is not None:
+        overrides["train_steps"] = args.metacontroller_steps
+    if args.constant_kl:
+        overrides.update(early_kl_weight=None, early_kl_steps=0)
     if args.early_kl_weight is not None:
-        config = dataclasses.replace(config, metacontroller=dataclasses.replace(
-            config.metacontroller, early_kl_weight=args.early_kl_weight, early_kl_steps=args.early_kl_steps))
+        overrides.update(early_kl_weight=args.early_kl_weight, early_kl_steps=args.early_kl_steps)
+    try:
+        config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, **overrides))
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    return args, config
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, config = parse_study_args(argv)
     prefix = "internal_rl" if args.env == "grid" else "internal_rl_ant"
     run_dir = Path(args.run_dir or f"runs/{prefix}_{args.preset}")
     out_dir = Path(args.out or f"results/{prefix}_{args.preset}")
