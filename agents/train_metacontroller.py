@@ -80,7 +80,7 @@ class MetacontrollerTrainConfig:
     finds it but switches ever more often (F1 ≤ 0.64), while α ≥ 0.05 from the start closes β for
     good. Training at α = 0.01 until the switches line up and then at α = 0.1 prunes the extra
     switches only partly (F1 0.867 and 0.655 on two seeds with a 4,250-step phase); α = 0.3 after
-    the same phase gives 0.999 and 1.000 (the grid ``default`` preset;
+    the same phase gives 0.999 and 1.000 on those seeds, 0.000 on two others (the grid ``default`` preset;
     ``results/metacontroller_kl_schedule``)."""
     early_kl_steps: int = 0
     """Length of the ``early_kl_weight`` phase (0 with ``early_kl_weight`` None)."""
@@ -141,9 +141,9 @@ METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
 switching recipe measured on the CPU-sized grid backbone (NOT in the paper): a 10× slower switching
 unit, α = 0.01 for 4,250 steps while switches at the subgoal boundaries emerge, then α = 0.3 (a
 value of the paper's sweep) to prune the extra ones. Held-out switching F1 (±1) 0.999 and 1.000 at
-step 5,500 on seeds 0 and 1, 0.97 by step 4,750; seed 2 closed β within its first 100 steps and
-never switched, and ending the first phase at step 3,000 collapses seeds 0 and 1 to one code per
-episode (``results/metacontroller_kl_schedule``)."""
+step 5,500 on seeds 0 and 1, 0.97 by step 4,750; but NOT robust: seed 2 closed β within its first
+100 steps, and seed 3 collapsed to one code per episode when α rose to 0.3 (F1 0.000); ending the
+first phase at step 3,000 collapses seeds 0 and 1 too (``results/metacontroller_kl_schedule``)."""
 
 _ANT_METACONTROLLER = MetacontrollerConfig(controller="linear")
 ANT_METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
