@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np, torch
 from agents.pretrain import load_base_model, batch_tensors
 from agents.controllers import SubgoalControllers, evaluate_subgoal_controllers
+from agents.lower_residuals import LowerResiduals
 from agents.models.controller import freeze
 from agents.models import transformer as tr
 from hier_envs.datasets import load_dataset
@@ -57,22 +58,13 @@ if ctrl_path.exists():
     ctrl.load_state_dict(torch.load(ctrl_path))
 else:
     t0 = time.time()
-    lengths = dstar.episode_lengths; offsets = np.concatenate([[0], np.cumsum(lengths)])
-    flat = torch.empty(int(lengths.sum()), model.config.width)
-    with torch.no_grad():
-        for s in range(0, dstar.n_episodes, 256):
-            idx = np.arange(s, min(s + 256, dstar.n_episodes))
-            b = batch_tensors(dstar, idx)
-            flat[offsets[s]:offsets[idx[-1] + 1]] = model.forward_lower(b["observations"], layer)[b["mask"].bool()]
+    lower = LowerResiduals(model, dstar, layer)  # the frozen lower half's D* residuals, computed once
     opt = torch.optim.AdamW(ctrl.parameters(), lr=1e-3, weight_decay=WD)
     rng = np.random.default_rng([0, 23])
     for step in range(STEPS):
         idx = rng.integers(dstar.n_episodes, size=128)
         b = batch_tensors(dstar, idx)
-        T = b["mask"].shape[1]
-        valid = b["mask"].bool()
-        pos = torch.from_numpy(np.where(valid.numpy(), offsets[idx][:, None] + np.arange(T)[None, :], 0))
-        loss = model.loss(model.forward_upper(ctrl(flat[pos] * valid[..., None], b["subgoals"].clamp(min=0)), layer), b, 0.0)["action_nll"]
+        loss = model.loss(model.forward_upper(ctrl(lower(idx, b), b["subgoals"].clamp(min=0)), layer), b, 0.0)["action_nll"]
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     torch.save(ctrl.state_dict(), ctrl_path)
     print(json.dumps({"layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "train_s": round(time.time() - t0, 1), "final_loss": float(loss.detach())}), flush=True)
