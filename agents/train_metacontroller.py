@@ -63,9 +63,10 @@ class MetacontrollerTrainConfig:
     length_buckets: int = 8
     """Length-bucketed batches, as in pretraining."""
     kl_warmup_steps: int = 0
-    """α rises linearly from 0 to its value over these first steps (0: constant α, as the paper;
-    no preset uses a warm-up). An optional schedule for studying posterior collapse; in the first
-    CPU experiments it did not prevent it (see the issue notes)."""
+    """α rises linearly to its value over this many steps (0: a step change, as the paper's constant
+    α). Without an early phase the ramp starts from 0 at step 0 (in the first CPU experiments it did
+    not prevent posterior collapse); with one it starts from ``early_kl_weight`` when that phase
+    ends, so α leaves the early value gradually instead of jumping (NOT in the paper)."""
     switch_learning_rate_scale: float = 1.0
     """The switching unit's learning rate relative to ``learning_rate`` (1.0: one rate for every
     parameter, as the paper; NOT in the paper). On the CPU-sized grid runs β closes within the
@@ -111,9 +112,6 @@ class MetacontrollerTrainConfig:
         if self.early_kl_steps >= self.train_steps:
             raise ValueError(f"MetacontrollerTrainConfig.early_kl_steps ({self.early_kl_steps}) must be below "
                              f"train_steps ({self.train_steps}), or the configured α never applies")
-        if self.early_kl_steps and self.kl_warmup_steps:
-            raise ValueError("MetacontrollerTrainConfig: choose early_kl_steps or kl_warmup_steps, not both "
-                             f"(got {self.early_kl_steps!r} and {self.kl_warmup_steps!r})")
         if not 0 < self.switch_learning_rate_scale < float("inf"):
             raise ValueError("MetacontrollerTrainConfig.switch_learning_rate_scale must be finite and > 0, "
                              f"got {self.switch_learning_rate_scale!r}")
@@ -165,12 +163,16 @@ a ``W × W`` matrix per step), with the grid default's learning rate for its far
 
 def kl_weight_at(step: int, config: MetacontrollerTrainConfig) -> float:
     """α at optimiser step ``step`` (0-based): ``early_kl_weight`` for the first ``early_kl_steps``,
-    or a linear warm-up over ``kl_warmup_steps``; then the configured α."""
+    then a linear ramp over ``kl_warmup_steps`` (from ``early_kl_weight``, or from 0 without an early
+    phase) to the configured α."""
     if step < config.early_kl_steps:
         return float(config.early_kl_weight)
+    target = config.metacontroller.kl_weight
     if config.kl_warmup_steps == 0:
-        return config.metacontroller.kl_weight
-    return config.metacontroller.kl_weight * min(1.0, step / config.kl_warmup_steps)
+        return target
+    start = 0.0 if config.early_kl_weight is None else float(config.early_kl_weight)
+    fraction = min(1.0, (step - config.early_kl_steps) / config.kl_warmup_steps)
+    return start + (target - start) * fraction
 
 
 def build_optimizer(config: MetacontrollerTrainConfig, base_parameters: list[torch.nn.Parameter],

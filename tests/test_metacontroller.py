@@ -197,9 +197,10 @@ def test_early_kl_weight_phase():
                                  early_kl_steps=3)
     assert [kl_weight_at(step, config) for step in (0, 2, 3, 50)] == [0.01, 0.01, 0.1, 0.1]
     assert kl_weight_at(0, smoke) == smoke.metacontroller.kl_weight
+    ramp = dataclasses.replace(config, kl_warmup_steps=4)  # after the early phase: 0.01 -> 0.1 over 4 steps
+    assert [kl_weight_at(step, ramp) for step in (2, 3, 5, 7, 50)] == pytest.approx([0.01, 0.01, 0.055, 0.1, 0.1])
     for bad in ({"early_kl_weight": 0.01}, {"early_kl_steps": 5}, {"early_kl_weight": -0.1, "early_kl_steps": 5},
                 {"early_kl_weight": float("nan"), "early_kl_steps": 5}, {"early_kl_weight": 0.01, "early_kl_steps": -1},
-                {"early_kl_weight": 0.01, "early_kl_steps": 5, "kl_warmup_steps": 5},
                 {"early_kl_weight": 0.01, "early_kl_steps": smoke.train_steps}):
         with pytest.raises(ValueError, match="early_kl"):
             dataclasses.replace(smoke, **bad)
