@@ -488,9 +488,9 @@ def _fmt(value: float | None) -> str:
 def sweep_metacontroller_config(main: MetacontrollerTrainConfig, kl_weight: float, train_steps: int,
                                 cotrain: bool) -> MetacontrollerTrainConfig:
     """One rate–distortion sweep run (SPEC A§5.4, Fig. 7): the main metacontroller's settings at a
-    constant α (any early-α phase of the main run dropped), shorter, frozen or co-trained."""
+    constant α (any early-α phase and ramp of the main run dropped), shorter, frozen or co-trained."""
     return dataclasses.replace(
-        main, train_steps=train_steps, early_kl_weight=None, early_kl_steps=0, cotrain=cotrain,
+        main, train_steps=train_steps, early_kl_weight=None, early_kl_steps=0, kl_warmup_steps=0, cotrain=cotrain,
         metacontroller=dataclasses.replace(main.metacontroller, kl_weight=kl_weight),
         checkpoint_every=max(1, train_steps // 5),
     )
@@ -515,7 +515,7 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
                              "early_kl_weight; not in the paper)")
     parser.add_argument("--early-kl-steps", type=int, default=None, help="length of the --early-kl-weight phase")
     parser.add_argument("--constant-kl", action="store_true",
-                        help="drop the preset's early-α phase: one α for the whole run, as the paper")
+                        help="drop the preset's early-α phase and α ramp: one α for the whole run, as the paper")
     parser.add_argument("--metacontroller-steps", type=int, default=None,
                         help="override the main metacontroller's training steps (the preset's train_steps)")
     parser.add_argument("--subgoal-controllers", default=None,
@@ -537,7 +537,7 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
     if args.metacontroller_steps is not None:
         overrides["train_steps"] = args.metacontroller_steps
     if args.constant_kl:
-        overrides.update(early_kl_weight=None, early_kl_steps=0)
+        overrides.update(early_kl_weight=None, early_kl_steps=0, kl_warmup_steps=0)
     if args.early_kl_weight is not None:
         overrides.update(early_kl_weight=args.early_kl_weight, early_kl_steps=args.early_kl_steps)
     try:

@@ -95,15 +95,16 @@ def test_grid_internal_rl_study_runs_reports_references_and_resumes(base_study, 
 
 
 def test_rate_distortion_sweep_runs_at_constant_alpha():
-    """The sweep reuses the main metacontroller's settings but never its early-α phase (Fig. 7 is a
-    constant-α sweep; a 4,250-step phase would cover a whole 1,500-step sweep run)."""
+    """The sweep reuses the main metacontroller's settings but never its early-α phase or α ramp
+    (Fig. 7 is a constant-α sweep; a 4,250-step phase would cover a whole 1,500-step sweep run)."""
     from agents.internal_rl_study import INTERNAL_RL_STUDY_PRESETS, sweep_metacontroller_config
     from agents.train_metacontroller import kl_weight_at
 
     main = dataclasses.replace(INTERNAL_RL_STUDY_PRESETS["default"].metacontroller, train_steps=5000,
-                               early_kl_weight=0.01, early_kl_steps=4250, switch_learning_rate_scale=0.1)
+                               early_kl_weight=0.01, early_kl_steps=4250, kl_warmup_steps=1000,
+                               switch_learning_rate_scale=0.1)
     run = sweep_metacontroller_config(main, 0.3, 1500, cotrain=True)
-    assert run.early_kl_weight is None and run.early_kl_steps == 0
+    assert run.early_kl_weight is None and run.early_kl_steps == 0 and run.kl_warmup_steps == 0
     assert kl_weight_at(0, run) == 0.3 and run.train_steps == 1500 and run.cotrain
     assert run.switch_learning_rate_scale == 0.1
 
