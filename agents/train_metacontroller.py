@@ -81,7 +81,8 @@ class MetacontrollerTrainConfig:
     finds it but switches ever more often (F1 ≤ 0.64), while α ≥ 0.05 from the start closes β for
     good. Training at α = 0.01 until the switches line up and then at α = 0.1 prunes the extra
     switches only partly (F1 0.867 and 0.655 on two seeds with a 4,250-step phase); α = 0.3 after
-    the same phase gives 0.999 and 1.000 on those seeds, 0.000 on two others (the grid ``default`` preset;
+    the same phase gives 0.999 and 1.000 on those seeds, 0.000 on two others, and a 1,000-step ramp
+    from 0.01 to 0.3 (``kl_warmup_steps``) rescues those (the grid ``default`` preset;
     ``results/metacontroller_kl_schedule``)."""
     early_kl_steps: int = 0
     """Length of the ``early_kl_weight`` phase (0 with ``early_kl_weight`` None)."""
@@ -130,18 +131,20 @@ METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
         train_steps=30, batch_size=16, log_every=10, checkpoint_every=10, num_threads=1
     ),
     "default": MetacontrollerTrainConfig(
-        metacontroller=MetacontrollerConfig(kl_weight=0.3), train_steps=5000, switch_learning_rate_scale=0.1,
-        early_kl_weight=0.01, early_kl_steps=4250,
+        metacontroller=MetacontrollerConfig(kl_weight=0.3), train_steps=6000, switch_learning_rate_scale=0.1,
+        early_kl_weight=0.01, early_kl_steps=4250, kl_warmup_steps=1000,
     ),
     "paper": MetacontrollerTrainConfig(train_steps=64_000, batch_size=512, log_every=1000, checkpoint_every=2000),
 }
 """Grid presets: ``paper`` is Table A9 (one learning rate, constant α = 0.1). ``default`` is the
 switching recipe measured on the CPU-sized grid backbone (NOT in the paper): a 10× slower switching
-unit, α = 0.01 for 4,250 steps while switches at the subgoal boundaries emerge, then α = 0.3 (a
-value of the paper's sweep) to prune the extra ones. Held-out switching F1 (±1) 0.999 and 1.000 at
-step 5,500 on seeds 0 and 1, 0.97 by step 4,750; but NOT robust: seed 2 closed β within its first
-100 steps, and seed 3 collapsed to one code per episode when α rose to 0.3 (F1 0.000); ending the
-first phase at step 3,000 collapses seeds 0 and 1 too (``results/metacontroller_kl_schedule``)."""
+unit, α = 0.01 for 4,250 steps while switches at the subgoal boundaries emerge, then α rising
+linearly to 0.3 (a value of the paper's sweep) over 1,000 steps to prune the extra ones, and 750
+steps at 0.3 (``results/metacontroller_kl_schedule``): held-out switching F1 (±1) 0.996 / 1.000 /
+1.000 at step 6,000 on seeds 0 / 1 / 3, and 0.999 on seed 2 with switch bias 1.0. A jump straight
+from 0.01 to 0.3 gave 0.999 / 1.000 on seeds 0 / 1 but collapsed seed 3 and seed 2 (bias 1.0) to
+one code per episode (F1 0.000 / 0.416). Seed 2 with the default switch bias closes β within its
+first 100 steps, before α changes, and ending the first phase at step 3,000 collapses seeds 0 and 1."""
 
 _ANT_METACONTROLLER = MetacontrollerConfig(controller="linear")
 ANT_METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
