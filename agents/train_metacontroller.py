@@ -141,7 +141,8 @@ switching recipe measured on the CPU-sized grid backbone (NOT in the paper): a 1
 unit, α = 0.01 for 4,250 steps while switches at the subgoal boundaries emerge, then α rising
 linearly to 0.3 (a value of the paper's sweep) over 1,000 steps to prune the extra ones, and 750
 steps at 0.3 (``results/metacontroller_kl_schedule``): held-out switching F1 (±1) 0.996 / 1.000 /
-1.000 at step 6,000 on seeds 0 / 1 / 3, and 0.999 on seed 2 with switch bias 1.0. A jump straight
+1.000 / 0.999 / 0.998 at step 6,000 on seeds 0 / 1 / 3 / 4 / 5, and 0.999 on seed 2 with switch
+bias 1.0. It takes 0.46–0.51 s per step at 2 threads here (46–51 min). A jump straight
 from 0.01 to 0.3 gave 0.999 / 1.000 on seeds 0 / 1 but collapsed seed 3 and seed 2 (bias 1.0) to
 one code per episode (F1 0.000 / 0.416). Seed 2 with the default switch bias closes β within its
 first 100 steps, before α changes, and ending the first phase at step 3,000 collapses seeds 0 and 1."""

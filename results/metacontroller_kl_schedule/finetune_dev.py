@@ -5,7 +5,8 @@ usage: python finetune_dev.py SRC_LATEST RUN_DIR ALPHA SCALE GUMBEL_TAU SEED STO
 The source checkpoint's weights, optimiser state and RNG states are kept; only its stored config is
 replaced by the new one, so train_metacontroller resumes it as a run with the new settings.
 With RAMP=R in the environment the preset's early phase (α = 0.01 to step 4,250) is kept and α then
-rises linearly to ALPHA over R steps (``kl_warmup_steps``); resume such runs from step 4,250."""
+rises linearly to ALPHA over R steps (``kl_warmup_steps``); resume such runs from step 4,250.
+EARLY=N (with RAMP) ends the early phase at step N instead; resume such runs from step N or before."""
 import dataclasses, json, os, sys, time
 from pathlib import Path
 import numpy as np, torch
@@ -27,7 +28,8 @@ base = freeze(load_base_model("runs/grid_default/base_model/model.pt")); layer =
 dstar = load_dataset("runs/grid_default/data_Dstar.npz"); held = load_dataset("runs/mc_sweep/heldout.npz")
 preset = METACONTROLLER_PRESETS["default"]
 ramp = int(os.environ.get("RAMP", "0"))
-phase = ({"early_kl_weight": preset.early_kl_weight, "early_kl_steps": preset.early_kl_steps, "kl_warmup_steps": ramp}
+early_steps = int(os.environ.get("EARLY", preset.early_kl_steps))
+phase = ({"early_kl_weight": preset.early_kl_weight, "early_kl_steps": early_steps, "kl_warmup_steps": ramp}
          if ramp else {"early_kl_weight": None, "early_kl_steps": 0})
 cfg = dataclasses.replace(preset, train_steps=max(stops), checkpoint_every=250, log_every=50, seed=seed,
                           switch_learning_rate_scale=scale, num_threads=threads, **phase,
@@ -67,7 +69,7 @@ for stop in stops:
             if not np.any(np.abs(edges - t) <= 1):
                 early, late = early + (t <= 2), late + (t > 2)
         adjacent += int(np.sum(np.diff(sw) == 1))
-    row = {"step": stop, "source": str(src), "alpha": alpha, "kl_ramp_steps": ramp, "switch_lr_scale": scale, "gumbel_tau": tau, "seed": seed,
+    row = {"step": stop, "source": str(src), "alpha": alpha, "early_kl_steps": early_steps if ramp else None, "kl_ramp_steps": ramp, "switch_lr_scale": scale, "gumbel_tau": tau, "seed": seed,
            "heldout_action_nll": round(float((nll * m).sum() / m.sum()), 4),
            "heldout_kl": round(float((o.kl * m).sum() / m.sum()), 4),
            "unmatched_switches_per_episode_t_le_2": round(early / len(betas), 3),
