@@ -82,8 +82,8 @@ class MetacontrollerTrainConfig:
     good. Training at α = 0.01 until the switches line up and then at α = 0.1 prunes the extra
     switches only partly (F1 0.867 and 0.655 on two seeds with a 4,250-step phase); α = 0.3 after
     the same phase gives 0.999 and 1.000 on those seeds, 0.000 on two others, and a 1,000-step ramp
-    from 0.01 to 0.3 (``kl_warmup_steps``) rescues those (the grid ``default`` preset;
-    ``results/metacontroller_kl_schedule``)."""
+    from 0.01 to 0.3 (``kl_warmup_steps``) rescues those; the same ramp after a 2,000-step phase is
+    the grid ``default`` preset (``results/metacontroller_kl_schedule``)."""
     early_kl_steps: int = 0
     """Length of the ``early_kl_weight`` phase (0 with ``early_kl_weight`` None)."""
     cotrain: bool = False
@@ -131,21 +131,22 @@ METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {
         train_steps=30, batch_size=16, log_every=10, checkpoint_every=10, num_threads=1
     ),
     "default": MetacontrollerTrainConfig(
-        metacontroller=MetacontrollerConfig(kl_weight=0.3), train_steps=6000, switch_learning_rate_scale=0.1,
-        early_kl_weight=0.01, early_kl_steps=4250, kl_warmup_steps=1000,
+        metacontroller=MetacontrollerConfig(kl_weight=0.3), train_steps=3500, switch_learning_rate_scale=0.1,
+        early_kl_weight=0.01, early_kl_steps=2000, kl_warmup_steps=1000,
     ),
     "paper": MetacontrollerTrainConfig(train_steps=64_000, batch_size=512, log_every=1000, checkpoint_every=2000),
 }
 """Grid presets: ``paper`` is Table A9 (one learning rate, constant α = 0.1). ``default`` is the
 switching recipe measured on the CPU-sized grid backbone (NOT in the paper): a 10× slower switching
-unit, α = 0.01 for 4,250 steps while switches at the subgoal boundaries emerge, then α rising
-linearly to 0.3 (a value of the paper's sweep) over 1,000 steps to prune the extra ones, and 750
-steps at 0.3 (``results/metacontroller_kl_schedule``): held-out switching F1 (±1) 0.996 / 1.000 /
-1.000 / 0.999 / 0.998 at step 6,000 on seeds 0 / 1 / 3 / 4 / 5, and 0.999 on seed 2 with switch
-bias 1.0. It takes 0.46–0.51 s per step at 2 threads here (46–51 min). A jump straight
-from 0.01 to 0.3 gave 0.999 / 1.000 on seeds 0 / 1 but collapsed seed 3 and seed 2 (bias 1.0) to
-one code per episode (F1 0.000 / 0.416). Seed 2 with the default switch bias closes β within its
-first 100 steps, before α changes, and ending the first phase at step 3,000 collapses seeds 0 and 1."""
+unit, α = 0.01 for 2,000 steps while switches at the subgoal boundaries emerge, then α rising
+linearly to 0.3 (a value of the paper's sweep) over 1,000 steps to prune the extra ones, and 500
+steps at 0.3 (``results/metacontroller_kl_schedule``): held-out switching F1 (±1) 0.999 / 1.000 /
+0.998 / 0.999 at step 3,500 on seeds 0 / 1 / 3 / 4, and 1.000 on seed 2 with switch bias 1.0; seed
+4 from scratch took 22.4 min at 2 threads here. The same ramp after a 4,250-step phase (6,000 steps)
+gave 0.996 / 1.000 / 1.000 / 0.999 / 0.998 on seeds 0 / 1 / 3 / 4 / 5; a jump straight from 0.01
+to 0.3 instead of the ramp collapsed seed 3 and seed 2 (bias 1.0) to one code per episode (F1
+0.000 / 0.416), and so did a jump after a 3,000-step phase on seeds 0 and 1. Seed 2 with the
+default switch bias closes β within its first 100 steps, before α changes."""
 
 _ANT_METACONTROLLER = MetacontrollerConfig(controller="linear")
 ANT_METACONTROLLER_PRESETS: dict[str, MetacontrollerTrainConfig] = {

@@ -118,15 +118,15 @@ def test_study_cli_needs_both_early_kl_options(capsys):
 
 
 def test_default_grid_metacontroller_preset_is_the_switching_recipe():
-    """`default` = slow switching unit, α = 0.01 until step 4,250, then a linear rise to α = 0.3 by
-    step 5,250, 6,000 steps in all (the measured recipe, results/metacontroller_kl_schedule); `paper`
+    """`default` = slow switching unit, α = 0.01 until step 2,000, then a linear rise to α = 0.3 by
+    step 3,000, 3,500 steps in all (the measured recipe, results/metacontroller_kl_schedule); `paper`
     keeps Table A9's single rate and constant α."""
     from agents.train_metacontroller import METACONTROLLER_PRESETS, kl_weight_at
 
     default, paper = METACONTROLLER_PRESETS["default"], METACONTROLLER_PRESETS["paper"]
-    steps = (0, 4249, 4250, 4750, 5250, default.train_steps - 1)
+    steps = (0, 1999, 2000, 2500, 3000, default.train_steps - 1)
     assert [kl_weight_at(step, default) for step in steps] == pytest.approx([0.01, 0.01, 0.01, 0.155, 0.3, 0.3])
-    assert default.switch_learning_rate_scale == 0.1 and default.train_steps == 6000
+    assert default.switch_learning_rate_scale == 0.1 and default.train_steps == 3500
     assert {kl_weight_at(step, paper) for step in (0, 4250, 63_999)} == {0.1} and paper.switch_learning_rate_scale == 1.0
 
 
@@ -135,13 +135,13 @@ def test_study_cli_constant_kl_drops_the_early_phase_and_ramp(capsys):
     from agents.train_metacontroller import kl_weight_at
 
     files = ["--base-model", "missing.pt", "--dstar", "missing.npz"]
-    _, config = parse_study_args([*files, "--constant-kl", "--metacontroller-steps", "3000"])
+    _, config = parse_study_args([*files, "--constant-kl", "--metacontroller-steps", "1500"])
     main = config.metacontroller
-    assert (main.early_kl_weight, main.early_kl_steps, main.kl_warmup_steps, main.train_steps) == (None, 0, 0, 3000)
-    assert kl_weight_at(0, main) == kl_weight_at(2999, main) == 0.3
-    with pytest.raises(SystemExit):  # the preset's 4,250-step phase would cover the whole run
-        parse_study_args([*files, "--metacontroller-steps", "3000"])
-    assert "early_kl_steps (4250) must be below train_steps (3000)" in capsys.readouterr().err
+    assert (main.early_kl_weight, main.early_kl_steps, main.kl_warmup_steps, main.train_steps) == (None, 0, 0, 1500)
+    assert kl_weight_at(0, main) == kl_weight_at(1499, main) == 0.3
+    with pytest.raises(SystemExit):  # the preset's 2,000-step phase would cover the whole run
+        parse_study_args([*files, "--metacontroller-steps", "1500"])
+    assert "early_kl_steps (2000) must be below train_steps (1500)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse_study_args([*files, "--constant-kl", "--early-kl-weight", "0.01", "--early-kl-steps", "100"])
     assert "--constant-kl drops the early-α phase" in capsys.readouterr().err

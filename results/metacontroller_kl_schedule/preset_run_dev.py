@@ -1,0 +1,29 @@
+"""Dev: one from-scratch run of the grid `default` metacontroller preset (as committed, only the
+seed set), at the preset's own thread count, to measure its end-to-end wall time on this machine;
+run it with nothing else on the cores. Appends one JSON row (seed, steps, wall seconds from the
+call to the final checkpoint) to OUT.jsonl; score the run's metacontroller.pt with
+score_stops_dev.py.
+
+usage: python preset_run_dev.py SEED RUN_DIR OUT.jsonl"""
+import dataclasses, json, sys, time
+from pathlib import Path
+from agents.train_metacontroller import METACONTROLLER_PRESETS, train_metacontroller
+from agents.pretrain import load_base_model
+from agents.models.controller import freeze
+from hier_envs.datasets import load_dataset
+
+seed, run_dir, out = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+if run_dir.exists():
+    raise SystemExit(f"{run_dir} exists: the wall time is only meaningful for a run from scratch")
+base = freeze(load_base_model("runs/grid_default/base_model/model.pt"))
+dstar = load_dataset("runs/grid_default/data_Dstar.npz")
+cfg = dataclasses.replace(METACONTROLLER_PRESETS["default"], seed=seed)
+tic = time.perf_counter()
+path = train_metacontroller(cfg, base, dstar, run_dir, progress=False)
+wall = time.perf_counter() - tic
+row = {"seed": seed, "train_steps": cfg.train_steps, "early_kl_steps": cfg.early_kl_steps,
+       "kl_warmup_steps": cfg.kl_warmup_steps, "threads": cfg.num_threads, "checkpoint": str(path),
+       "wall_seconds": round(wall, 1), "wall_minutes": round(wall / 60, 2)}
+with out.open("a") as f:
+    f.write(json.dumps(row) + "\n")
+print(json.dumps(row))
