@@ -4,9 +4,10 @@
 usage: python finetune_dev.py SRC_LATEST RUN_DIR ALPHA SCALE GUMBEL_TAU SEED STOPS OUT.jsonl
 The source checkpoint's weights, optimiser state and RNG states are kept; only its stored config is
 replaced by the new one, so train_metacontroller resumes it as a run with the new settings.
-With RAMP=R in the environment the preset's early phase (α = 0.01 to step 4,250) is kept and α then
-rises linearly to ALPHA over R steps (``kl_warmup_steps``); resume such runs from step 4,250.
-EARLY=N (with RAMP) ends the early phase at step N instead; resume such runs from step N or before."""
+With RAMP=R in the environment the preset's early phase (α = 0.01 to the preset's early_kl_steps:
+2,000 since session 13) is kept and α then rises linearly to ALPHA over R steps (``kl_warmup_steps``).
+EARLY=N (with RAMP) ends the early phase at step N instead (session 12's ramp1000_* rows: EARLY=4250);
+resume such runs from step N or before."""
 import dataclasses, json, os, sys, time
 from pathlib import Path
 import numpy as np, torch
