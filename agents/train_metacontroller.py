@@ -142,9 +142,9 @@ unit, α = 0.01 for 2,000 steps while switches at the subgoal boundaries emerge,
 linearly to 0.3 (a value of the paper's sweep) over 1,000 steps to prune the extra ones, and 500
 steps at 0.3 (``results/metacontroller_kl_schedule``): held-out switching F1 (±1) 0.999 / 1.000 /
 0.998 / 0.999 / 0.999 at step 3,500 on seeds 0 / 1 / 3 / 4 / 5, and 1.000 on seed 2 with switch
-bias 1.0; seed 4 from scratch took 22.4 min at 2 threads here. The same ramp after a 4,250-step phase (6,000 steps)
-gave 0.996 / 1.000 / 1.000 / 0.999 / 0.998 on seeds 0 / 1 / 3 / 4 / 5; a jump straight from 0.01
-to 0.3 instead of the ramp collapsed seed 3 and seed 2 (bias 1.0) to one code per episode (F1
+bias 1.0; seed 4 from scratch took 22.4 min at 2 threads here. The same ramp after a 4,250-step
+phase (6,000 steps) gave 0.996 / 1.000 / 1.000 / 0.999 / 0.998 on seeds 0 / 1 / 3 / 4 / 5; a jump
+straight from 0.01 to 0.3 instead of the ramp collapsed seed 3 and seed 2 (bias 1.0) to one code per episode (F1
 0.000 / 0.416), and so did a jump after a 3,000-step phase on seeds 0 and 1. Seed 2 with the
 default switch bias closes β within its first 100 steps, before α changes."""
 
