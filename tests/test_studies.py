@@ -211,6 +211,20 @@ def test_with_pretrain_steps_overrides_length_and_snapshots():
             with_pretrain_steps(STUDY_PRESETS["smoke"], bad)
 
 
+def test_with_pretrain_weight_decay_overrides_only_the_decay():
+    """``--pretrain-weight-decay``: only the pretraining AdamW decay changes; bad values are refused."""
+    from agents.base_model_study import with_pretrain_weight_decay
+
+    base = STUDY_PRESETS["smoke"]
+    config = with_pretrain_weight_decay(base, 0.4)
+    assert config.pretrain.weight_decay == 0.4
+    assert dataclasses.replace(config.pretrain, weight_decay=base.pretrain.weight_decay) == base.pretrain
+    assert config.controllers == base.controllers
+    for bad in (-0.1, float("nan"), "0.4", True):
+        with pytest.raises(ValueError, match="pretraining weight decay"):
+            with_pretrain_weight_decay(base, bad)
+
+
 def test_subgoal_completion_rates():
     from agents.base_model_study import subgoal_completion_rates
 
