@@ -8,23 +8,34 @@ Each wrong-colour failure is classed by the entered colour c against the expecte
   previous       c belongs to the subgoal just completed
   other          anything else
 usage: python failure_colors_dev.py CONTROLLERS.pt LAYER OUT.json
+environment: RUN_DIR (runs/grid_default): the study run dir whose backbone is loaded; CONTROLLERS.pt
+"study" loads that run's own layer-LAYER controllers (session 14, `results/base_model_default_wd0.4`);
+POOLS (all): "post,seen6" keeps only `HierGrid-v0` and the seen-transition 6-subgoal pool
 """
 import json, os, sys
 from collections import Counter
+from pathlib import Path
 import numpy as np, torch
 from agents.pretrain import load_base_model
-from agents.controllers import SubgoalControllers, ground_truth_steering
+from agents.controllers import SubgoalControllers, ground_truth_steering, load_subgoal_controllers
 from agents.models.controller import freeze
 from agents.rollouts import make_vector_env, episode_horizon
 from hier_envs.tasks import GRID_PRETRAIN_TASKS, grid_composition_task_sets, grid_subgoal_transitions
 
 torch.set_num_threads(int(os.environ.get("THREADS", "1")))
 ctrl_path, layer, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-model = freeze(load_base_model("runs/grid_default/base_model/model.pt")); model.eval()
-ctrl = SubgoalControllers(model.config.width, 4, 16); ctrl.load_state_dict(torch.load(ctrl_path))
+run_dir = Path(os.environ.get("RUN_DIR", "runs/grid_default"))
+model = freeze(load_base_model(run_dir / "base_model" / "model.pt")); model.eval()
+if ctrl_path == "study":
+    ctrl = load_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", model.config.width,
+                                    expect_layer=layer, expect_base_model=model)
+else:
+    ctrl = SubgoalControllers(model.config.width, 4, 16); ctrl.load_state_dict(torch.load(ctrl_path))
 seen = grid_subgoal_transitions(GRID_PRETRAIN_TASKS)
 pools = {"HierGrid-v0": ("HierGrid-v0", {})}
 pools.update({k: ("HierGrid-Pretrain-v0", {"tasks": v}) for k, v in grid_composition_task_sets().items() if "post-training" not in k})
+if os.environ.get("POOLS") == "post,seen6":
+    pools = {k: v for k, v in pools.items() if k in ("HierGrid-v0", "seen transitions, 6 subgoals")}
 result = {}
 gen = torch.Generator().manual_seed(10_000)
 for name, (env_id, kwargs) in pools.items():

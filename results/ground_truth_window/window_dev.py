@@ -10,12 +10,15 @@ bias masks; ``none`` = the full causal context, as trained).
 
 usage: python window_dev.py LAYER WINDOWS OUT.jsonl   (WINDOWS e.g. none,16,24,32,48)
 environment: THREADS (1), EPISODES (1000), and the controller variant RANK (16; 0 = a full W × W matrix), WD (0.03), STEPS (800)
+RUN_DIR (session 14): evaluate that study run dir's own backbone and layer-LAYER controllers instead
+(no fit; `results/base_model_default_wd0.4`); POOLS ("post,seen6" keeps `HierGrid-v0` and the
+seen-transition 6-subgoal pool)
 """
 import json, os, sys, time
 from pathlib import Path
 import numpy as np, torch
 from agents.pretrain import load_base_model, batch_tensors
-from agents.controllers import SubgoalControllers, evaluate_subgoal_controllers
+from agents.controllers import SubgoalControllers, evaluate_subgoal_controllers, load_subgoal_controllers
 from agents.lower_residuals import LowerResiduals
 from agents.models.controller import freeze
 from agents.models import transformer as tr
@@ -48,13 +51,17 @@ def step_mask(self, lengths, n_keys):
 
 
 tr.RelativePositionBias.causal_mask, tr.RelativePositionBias.step_mask = causal_mask, step_mask
-model = freeze(load_base_model("runs/grid_default/base_model/model.pt")); model.eval()
-dstar = load_dataset("runs/grid_default/data_Dstar.npz")
+RUN_DIR = os.environ.get("RUN_DIR")
+model = freeze(load_base_model(Path(RUN_DIR or "runs/grid_default") / "base_model" / "model.pt")); model.eval()
+dstar = load_dataset("runs/grid_default/data_Dstar.npz") if RUN_DIR is None else None
 tag = "" if (RANK, WD, STEPS) == (16, 0.03, 800) else f"_rank{RANK}_wd{WD}_steps{STEPS}"
 ctrl_path = out.with_name(f"controllers_layer{layer}{tag}.pt")
 torch.manual_seed(0)
 ctrl = SubgoalControllers(model.config.width, 4, RANK or None)
-if ctrl_path.exists():
+if RUN_DIR is not None:
+    ctrl = load_subgoal_controllers(Path(RUN_DIR) / "controllers" / f"layer_{layer}.pt", model.config.width,
+                                    expect_layer=layer, expect_base_model=model)
+elif ctrl_path.exists():
     ctrl.load_state_dict(torch.load(ctrl_path))
 else:
     t0 = time.time()
@@ -71,12 +78,14 @@ else:
 pools = {"HierGrid-v0": ("HierGrid-v0", None)}
 pools.update({name: ("HierGrid-Pretrain-v0", {"tasks": tasks}) for name, tasks in grid_composition_task_sets().items()
               if "post-training" not in name})
+if os.environ.get("POOLS") == "post,seen6":
+    pools = {k: v for k, v in pools.items() if k in ("HierGrid-v0", "seen transitions, 6 subgoals")}
 for w in windows:
     WINDOW[0] = None if w == "none" else int(w)
     for name, (env_id, kwargs) in pools.items():
         tic = time.time()
         st = evaluate_subgoal_controllers(model, ctrl, layer, env_id=env_id, n_episodes=n_episodes, env_kwargs=kwargs)
-        row = {"layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "window": WINDOW[0], "pool": name, "episodes": n_episodes, "success": st.success_rate,
+        row = {**({"run_dir": RUN_DIR} if RUN_DIR else {}), "layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "window": WINDOW[0], "pool": name, "episodes": n_episodes, "success": st.success_rate,
                "colors_hist": np.bincount(st.colors_visited, minlength=13).tolist(), "eval_s": round(time.time() - tic, 1)}
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
