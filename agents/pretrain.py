@@ -110,7 +110,7 @@ class PretrainConfig:
                                    "val_max_episodes"))
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"PretrainConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        if self.learning_rate <= 0 or self.weight_decay < 0 or self.obs_loss_weight < 0:
+        if not (self.learning_rate > 0 and self.weight_decay >= 0 and self.obs_loss_weight >= 0):  # NaN fails too
             raise ValueError(
                 f"learning_rate must be > 0 and weight_decay, obs_loss_weight >= 0; got "
                 f"{self.learning_rate}, {self.weight_decay}, {self.obs_loss_weight}"
