@@ -480,6 +480,13 @@ def with_pretrain_steps(config: StudyConfig, steps: int) -> StudyConfig:
     return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, train_steps=steps, snapshot_steps=snapshots))
 
 
+def _with_pretrain_number(config: StudyConfig, field_name: str, value: float, what: str) -> StudyConfig:
+    """``config`` with the pretraining field ``field_name`` set to ``value`` (a number >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:  # NaN fails too
+        raise ValueError(f"pretraining {what} must be a number >= 0, got {value!r}")
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, **{field_name: float(value)}))
+
+
 def with_pretrain_weight_decay(config: StudyConfig, weight_decay: float) -> StudyConfig:
     """``config`` with AdamW weight decay ``weight_decay`` for pretraining.
 
@@ -488,9 +495,17 @@ def with_pretrain_weight_decay(config: StudyConfig, weight_decay: float) -> Stud
     (Table A4) against 1e-3 · 0.03 · 6,000 = 0.18 for the ``default`` preset. This override
     lets a short run match the paper's total (about 0.4 at ``default``'s lr and length); the
     paper's Fig. A2 finds post-training control depends on weight decay (SPEC A§4.2)."""
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
-        raise ValueError(f"pretraining weight decay must be a number >= 0, got {weight_decay!r}")
-    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, weight_decay=float(weight_decay)))
+    return _with_pretrain_number(config, "weight_decay", weight_decay, "weight decay")
+
+
+def with_pretrain_obs_loss_weight(config: StudyConfig, obs_loss_weight: float) -> StudyConfig:
+    """``config`` with next-observation loss weight λ = ``obs_loss_weight`` for pretraining.
+
+    The paper's Fig. A2 finds λ the backbone setting that post-training control depends on most:
+    some observation loss helps and a very small λ can fail completely (SPEC A§4.2); its grid
+    sweep was {0, 0.01} (SPEC A§3.2). The grid's next-observation NLL here is summed over the
+    637 observation bits, so λ = 0.01 already weighs it at about half the action NLL."""
+    return _with_pretrain_number(config, "obs_loss_weight", obs_loss_weight, "observation loss weight")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -506,6 +521,8 @@ def main(argv: list[str] | None = None) -> None:
                              "extended: use a new run dir")
     parser.add_argument("--pretrain-weight-decay", type=float, default=None,
                         help="override the preset's pretraining AdamW weight decay (use a new run dir)")
+    parser.add_argument("--pretrain-obs-loss-weight", type=float, default=None,
+                        help="override the preset's pretraining next-observation loss weight λ (use a new run dir)")
     args = parser.parse_args(argv)
     config = (STUDY_PRESETS if args.env == "grid" else ANT_STUDY_PRESETS)[args.preset]
     if args.layers is not None:
@@ -514,6 +531,8 @@ def main(argv: list[str] | None = None) -> None:
         config = with_pretrain_steps(config, args.pretrain_steps)
     if args.pretrain_weight_decay is not None:
         config = with_pretrain_weight_decay(config, args.pretrain_weight_decay)
+    if args.pretrain_obs_loss_weight is not None:
+        config = with_pretrain_obs_loss_weight(config, args.pretrain_obs_loss_weight)
     run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
     out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
     results = run_study(config, run_dir, out_dir)

@@ -225,6 +225,20 @@ def test_with_pretrain_weight_decay_overrides_only_the_decay():
             with_pretrain_weight_decay(base, bad)
 
 
+def test_with_pretrain_obs_loss_weight_overrides_only_lambda():
+    """``--pretrain-obs-loss-weight``: only the pretraining λ changes; bad values are refused."""
+    from agents.base_model_study import with_pretrain_obs_loss_weight
+
+    base = STUDY_PRESETS["smoke"]
+    config = with_pretrain_obs_loss_weight(base, 0.1)
+    assert config.pretrain.obs_loss_weight == 0.1
+    assert dataclasses.replace(config.pretrain, obs_loss_weight=base.pretrain.obs_loss_weight) == base.pretrain
+    assert config.controllers == base.controllers
+    for bad in (-0.1, float("nan"), "0.1", None):
+        with pytest.raises(ValueError, match="observation loss weight"):
+            with_pretrain_obs_loss_weight(base, bad)
+
+
 def test_subgoal_completion_rates():
     from agents.base_model_study import subgoal_completion_rates
 
