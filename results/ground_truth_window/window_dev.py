@@ -56,25 +56,26 @@ model = freeze(load_base_model(Path(RUN_DIR or "runs/grid_default") / "base_mode
 dstar = load_dataset("runs/grid_default/data_Dstar.npz") if RUN_DIR is None else None
 tag = "" if (RANK, WD, STEPS) == (16, 0.03, 800) else f"_rank{RANK}_wd{WD}_steps{STEPS}"
 ctrl_path = out.with_name(f"controllers_layer{layer}{tag}.pt")
-torch.manual_seed(0)
-ctrl = SubgoalControllers(model.config.width, 4, RANK or None)
 if RUN_DIR is not None:
     ctrl = load_subgoal_controllers(Path(RUN_DIR) / "controllers" / f"layer_{layer}.pt", model.config.width,
                                     expect_layer=layer, expect_base_model=model)
-elif ctrl_path.exists():
-    ctrl.load_state_dict(torch.load(ctrl_path))
 else:
-    t0 = time.time()
-    lower = LowerResiduals(model, dstar, layer)  # the frozen lower half's D* residuals, computed once
-    opt = torch.optim.AdamW(ctrl.parameters(), lr=1e-3, weight_decay=WD)
-    rng = np.random.default_rng([0, 23])
-    for step in range(STEPS):
-        idx = rng.integers(dstar.n_episodes, size=128)
-        b = batch_tensors(dstar, idx)
-        loss = model.loss(model.forward_upper(ctrl(lower(idx, b), b["subgoals"].clamp(min=0)), layer), b, 0.0)["action_nll"]
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    torch.save(ctrl.state_dict(), ctrl_path)
-    print(json.dumps({"layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "train_s": round(time.time() - t0, 1), "final_loss": float(loss.detach())}), flush=True)
+    torch.manual_seed(0)
+    ctrl = SubgoalControllers(model.config.width, 4, RANK or None)
+    if ctrl_path.exists():
+        ctrl.load_state_dict(torch.load(ctrl_path))
+    else:
+        t0 = time.time()
+        lower = LowerResiduals(model, dstar, layer)  # the frozen lower half's D* residuals, computed once
+        opt = torch.optim.AdamW(ctrl.parameters(), lr=1e-3, weight_decay=WD)
+        rng = np.random.default_rng([0, 23])
+        for step in range(STEPS):
+            idx = rng.integers(dstar.n_episodes, size=128)
+            b = batch_tensors(dstar, idx)
+            loss = model.loss(model.forward_upper(ctrl(lower(idx, b), b["subgoals"].clamp(min=0)), layer), b, 0.0)["action_nll"]
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        torch.save(ctrl.state_dict(), ctrl_path)
+        print(json.dumps({"layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "train_s": round(time.time() - t0, 1), "final_loss": float(loss.detach())}), flush=True)
 pools = {"HierGrid-v0": ("HierGrid-v0", None)}
 pools.update({name: ("HierGrid-Pretrain-v0", {"tasks": tasks}) for name, tasks in grid_composition_task_sets().items()
               if "post-training" not in name})
