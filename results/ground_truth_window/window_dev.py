@@ -12,7 +12,9 @@ usage: python window_dev.py LAYER WINDOWS OUT.jsonl   (WINDOWS e.g. none,16,24,3
 environment: THREADS (1), EPISODES (1000), and the controller variant RANK (16; 0 = a full W × W matrix), WD (0.03), STEPS (800)
 RUN_DIR (session 14): evaluate that study run dir's own backbone and layer-LAYER controllers instead
 (no fit; `results/base_model_default_wd0.4`); POOLS ("post,seen6" keeps `HierGrid-v0` and the
-seen-transition 6-subgoal pool)
+seen-transition 6-subgoal pool); SINK=1 (session 15) keeps the episode's first step visible to every
+query inside the window (an "attention sink", Xiao et al. 2023), so that a window does not also
+remove the one key every pretraining query could see
 """
 import json, os, sys, time
 from pathlib import Path
@@ -30,6 +32,7 @@ layer, windows, out = int(sys.argv[1]), sys.argv[2].split(","), Path(sys.argv[3]
 n_episodes = int(os.environ.get("EPISODES", "1000"))
 RANK, WD, STEPS = int(os.environ.get("RANK", "16")), float(os.environ.get("WD", "0.03")), int(os.environ.get("STEPS", "800"))
 WINDOW = [None]
+SINK = os.environ.get("SINK") == "1"
 _causal, _step = tr.RelativePositionBias.causal_mask, tr.RelativePositionBias.step_mask
 
 
@@ -39,6 +42,8 @@ def causal_mask(self, length):
         return mask
     pos = torch.arange(length)
     far = (pos[:, None] - pos[None, :]) >= WINDOW[0]
+    if SINK:
+        far[:, 0] = False
     return mask.masked_fill(far, float("-inf"))
 
 
@@ -47,6 +52,8 @@ def step_mask(self, lengths, n_keys):
     if WINDOW[0] is None:
         return mask
     far = (lengths[:, None] - torch.arange(n_keys)[None, :]) >= WINDOW[0]  # (B, S)
+    if SINK:
+        far[:, 0] = False
     return mask.masked_fill(far[:, None, None, :], float("-inf"))
 
 
@@ -86,7 +93,7 @@ for w in windows:
     for name, (env_id, kwargs) in pools.items():
         tic = time.time()
         st = evaluate_subgoal_controllers(model, ctrl, layer, env_id=env_id, n_episodes=n_episodes, env_kwargs=kwargs)
-        row = {**({"run_dir": RUN_DIR} if RUN_DIR else {}), "layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "window": WINDOW[0], "pool": name, "episodes": n_episodes, "success": st.success_rate,
+        row = {**({"run_dir": RUN_DIR} if RUN_DIR else {}), "layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "window": WINDOW[0], **({"sink": True} if SINK else {}), "pool": name, "episodes": n_episodes, "success": st.success_rate,
                "colors_hist": np.bincount(st.colors_visited, minlength=13).tolist(), "eval_s": round(time.time() - tic, 1)}
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -1,0 +1,68 @@
+"""Diagnostic (not product code): the same per-step scores as heading_dev.py, but teacher-forced
+on fresh expert episodes (D*-like, ε = 0, a seed D* never used), so that no rollout drift enters
+(session 15).
+
+For every step of every episode: p_optimal (model mass on the expert's shortest-path actions
+toward the current target colour) and p_fatal (mass on moves into any other colour), with the
+study's layer-LAYER ground-truth controllers and unsteered. Layouts are read back from the first
+observation (planes: 4 walls, 8 colours, agent).
+usage: python teacher_forced_dev.py LAYER OUT.json   (environment: RUN_DIR, EPISODES=500, THREADS=1)
+"""
+import json, os, subprocess, sys, tempfile
+from collections import defaultdict
+from pathlib import Path
+import numpy as np, torch
+from agents.pretrain import batch_tensors, load_base_model
+from agents.controllers import load_subgoal_controllers
+from agents.models.controller import freeze
+from hier_envs.datasets import load_dataset
+from hier_envs.experts.grid_expert import LayoutPlan
+from hier_envs.grid_layout import GridLayout
+
+torch.set_num_threads(int(os.environ.get("THREADS", "1")))
+layer, out = int(sys.argv[1]), sys.argv[2]
+run_dir = Path(os.environ.get("RUN_DIR", "runs/grid_default"))
+n_episodes = int(os.environ.get("EPISODES", "500"))
+model = freeze(load_base_model(run_dir / "base_model" / "model.pt")); model.eval()
+ctrl = load_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", model.config.width,
+                                expect_layer=layer, expect_base_model=model)
+path = Path(tempfile.mkdtemp()) / "fresh_dstar.npz"
+subprocess.run([sys.executable, "-m", "hier_envs.datasets", "grid", "--episodes", str(n_episodes), "--epsilon", "0",
+                "--seed", "777001", "--out", str(path), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+data = load_dataset(path)
+G, NW, NC = 7, 4, 8
+
+scores = {"controlled": defaultdict(lambda: defaultdict(list)), "unsteered": defaultdict(lambda: defaultdict(list))}
+for start in range(0, data.n_episodes, 100):
+    idx = np.arange(start, min(start + 100, data.n_episodes))
+    b = batch_tensors(data, idx)
+    with torch.no_grad():
+        lower = model.forward_lower(b["observations"], layer)
+        probs = {"controlled": torch.softmax(model.forward_upper(ctrl(lower, b["subgoals"].clamp(min=0)), layer).action_logits, -1).numpy(),
+                 "unsteered": torch.softmax(model.forward_upper(lower, layer).action_logits, -1).numpy()}
+    for row, i in enumerate(idx):
+        ep = data.episode(int(i))
+        planes = ep["observations"][:, : 13 * 49].reshape(-1, 13, 49)
+        cells = planes[:, 12].argmax(-1)
+        cell = lambda c: tuple(int(x) for x in divmod(int(c), G))
+        layout = GridLayout(G, tuple(cell(np.flatnonzero(planes[0, w])[0]) for w in range(NW)),
+                            tuple(cell(np.flatnonzero(planes[0, NW + k])[0]) for k in range(NC)), cell(cells[0]))
+        plan, task, visited = LayoutPlan(layout), [c for c in ep["task"] if c >= 0], 0
+        for t in range(len(ep["actions"])):
+            e, c0 = task[visited], int(cells[t])
+            opt = plan.action_sets(c0, e)[0]
+            fatal = [a for a, nb in enumerate(plan.transitions[c0]) if plan.cell_color[nb] >= 0 and plan.cell_color[nb] != e]
+            assert int(ep["actions"][t]) in opt, "the expert's own action must be optimal"
+            for kind, p in probs.items():
+                scores[kind]["p_optimal"][visited // 2].append(float(p[row, t, opt].sum()))
+                scores[kind]["p_fatal"][visited // 2].append(float(p[row, t, fatal].sum()))
+            if plan.cell_color[int(cells[t + 1])] == e:
+                visited += 1
+result = {"run_dir": str(run_dir), "layer": layer, "episodes": data.n_episodes, "dataset_seed": 777001}
+for kind, s in scores.items():
+    result[kind] = {name: {str(k): round(float(np.mean(v)), 4) for k, v in sorted(d.items())} for name, d in s.items()}
+    # expected number of fatal moves per episode within subgoal k, were each step sampled from the model
+    result[kind]["p_fatal_summed_per_episode"] = {str(k): round(float(np.sum(v)) / data.n_episodes, 4)
+                                                  for k, v in sorted(s["p_fatal"].items())}
+print(json.dumps(result, indent=1))
+json.dump(result, open(out, "w"), indent=1)
