@@ -43,7 +43,7 @@ from agents.controllers import (
     train_subgoal_controllers,
 )
 from agents.models.controller import freeze
-from agents.pretrain import ANT_PRETRAIN_PRESETS, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
+from agents.pretrain import ANT_PRETRAIN_PRESETS, LR_SCHEDULES, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
 from agents.training_utils import CsvLog, set_threads, tuples_to_lists, write_text_atomic
@@ -471,9 +471,8 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
 
 def with_pretrain_steps(config: StudyConfig, steps: int) -> StudyConfig:
     """``config`` with ``steps`` pretraining steps; ``steps`` joins the probe snapshots and
-    snapshots beyond it are dropped. With a constant learning rate nothing else in training
-    depends on the length, so a run resumed under a longer schedule continues exactly as the
-    longer run would have."""
+    snapshots beyond it are dropped. A run dir refuses another length (``check_same_config``), so
+    a longer run always starts in a new run dir (a ``"cosine"`` learning rate depends on it)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"pretraining steps must be an int >= 1, got {steps!r}")
     snapshots = tuple(sorted({s for s in config.pretrain.snapshot_steps if s < steps} | {steps}))
@@ -523,6 +522,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="override the preset's pretraining AdamW weight decay (use a new run dir)")
     parser.add_argument("--pretrain-obs-loss-weight", type=float, default=None,
                         help="override the preset's pretraining next-observation loss weight λ (use a new run dir)")
+    parser.add_argument("--pretrain-lr-schedule", choices=LR_SCHEDULES, default=None,
+                        help="override the preset's pretraining learning-rate schedule (use a new run dir)")
     args = parser.parse_args(argv)
     config = (STUDY_PRESETS if args.env == "grid" else ANT_STUDY_PRESETS)[args.preset]
     if args.layers is not None:
@@ -533,6 +534,8 @@ def main(argv: list[str] | None = None) -> None:
         config = with_pretrain_weight_decay(config, args.pretrain_weight_decay)
     if args.pretrain_obs_loss_weight is not None:
         config = with_pretrain_obs_loss_weight(config, args.pretrain_obs_loss_weight)
+    if args.pretrain_lr_schedule is not None:
+        config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, lr_schedule=args.pretrain_lr_schedule))
     run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
     out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
     results = run_study(config, run_dir, out_dir)

@@ -22,6 +22,7 @@ whose states are checkpointed). A run directory made with another configuration 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,14 @@ def metric_fields(action_metric: str) -> tuple[str, ...]:
     )
 
 
+LR_SCHEDULES = ("constant", "cosine")
+"""Learning-rate schedules of :class:`PretrainConfig`."""
+
+PRETRAIN_ADDED_FIELDS = {"lr_schedule": "constant", "lr_final_fraction": 0.1}
+""":class:`PretrainConfig` fields added after run directories were written, with the values that
+reproduce those runs (``check_same_config``)."""
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """Base-model pretraining hyperparameters (SPEC A§3.2 Table A4, A§3.3 Table A5; presets SPEC B5)."""
@@ -80,7 +89,14 @@ class PretrainConfig:
     batch_size: int = 128
     """Episodes per batch (paper: 1024)."""
     learning_rate: float = 3e-4
-    """AdamW learning rate, constant (Table A4)."""
+    """AdamW learning rate (Table A4: constant)."""
+    lr_schedule: str = "constant"
+    """``"constant"`` (Table A4) or ``"cosine"``: a half-cosine decay from ``learning_rate`` at step
+    0 to ``lr_final_fraction · learning_rate`` at ``train_steps`` (nanoGPT's decay, without warmup).
+    Not the paper's; an option for short CPU runs, where a final low-lr phase usually lowers the
+    loss. The rate is a function of the step alone, so a resumed run follows the same schedule."""
+    lr_final_fraction: float = 0.1
+    """Final learning rate as a fraction of ``learning_rate`` under the ``"cosine"`` schedule."""
     weight_decay: float = 0.03
     """AdamW weight decay (Table A4)."""
     obs_loss_weight: float = 0.01
@@ -110,6 +126,10 @@ class PretrainConfig:
                                    "val_max_episodes"))
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"PretrainConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"PretrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0.0 <= self.lr_final_fraction <= 1.0:  # NaN fails too
+            raise ValueError(f"PretrainConfig.lr_final_fraction must be in [0, 1], got {self.lr_final_fraction!r}")
         if not (self.learning_rate > 0 and self.weight_decay >= 0 and self.obs_loss_weight >= 0):  # NaN fails too
             raise ValueError(
                 f"learning_rate must be > 0 and weight_decay, obs_loss_weight >= 0; got "
@@ -120,6 +140,14 @@ class PretrainConfig:
         values = dataclasses.asdict(self)
         values["model"] = base_model_config_to_dict(self.model)
         return values
+
+    def learning_rate_at(self, step: int) -> float:
+        """Learning rate of the optimiser step from the 0-based ``step`` (see ``lr_schedule``)."""
+        if self.lr_schedule == "constant":
+            return self.learning_rate
+        progress = min(step / self.train_steps, 1.0)
+        final = self.lr_final_fraction * self.learning_rate
+        return final + 0.5 * (self.learning_rate - final) * (1.0 + math.cos(math.pi * progress))
 
 
 PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
@@ -277,7 +305,7 @@ def pretrain(
     config_dict = config.to_dict()
     if final_path.exists():
         record = load_checkpoint(final_path, expected_kind=BASE_MODEL_KIND)
-        check_same_config(final_path, record, config_dict, "PretrainConfig")
+        check_same_config(final_path, record, config_dict, "PretrainConfig", PRETRAIN_ADDED_FIELDS)
         return final_path
 
     torch.manual_seed(config.seed)  # model initialisation
@@ -300,7 +328,7 @@ def pretrain(
     step, elapsed = 0, 0.0
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=BASE_MODEL_KIND)
-        check_same_config(latest_path, record, config_dict, "PretrainConfig")
+        check_same_config(latest_path, record, config_dict, "PretrainConfig", PRETRAIN_ADDED_FIELDS)
         load_model_state(model, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(batch_rng, record["batch_rng"])
@@ -323,6 +351,8 @@ def pretrain(
         )
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate_at(step)
         batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
         return apply_gradients(optimizer, model.loss(model(batch["observations"]), batch, config.obs_loss_weight))
 
@@ -360,9 +390,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     parser.add_argument("--train-steps", type=int, default=None, help="override the preset's step count")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                        help="override the preset's learning-rate schedule (constant: the paper's)")
     args = parser.parse_args(argv)
     config = (PRETRAIN_PRESETS if args.env == "grid" else ANT_PRETRAIN_PRESETS)[args.preset]
-    overrides = {key: value for key, value in (("seed", args.seed), ("train_steps", args.train_steps)) if value is not None}
+    overrides = {key: value for key, value in (("seed", args.seed), ("train_steps", args.train_steps),
+                                               ("lr_schedule", args.lr_schedule)) if value is not None}
     config = dataclasses.replace(config, **overrides)
     path = pretrain(config, load_dataset(args.dataset), args.run_dir)
     print(f"base model: {path}")
