@@ -211,32 +211,24 @@ def test_with_pretrain_steps_overrides_length_and_snapshots():
             with_pretrain_steps(STUDY_PRESETS["smoke"], bad)
 
 
-def test_with_pretrain_weight_decay_overrides_only_the_decay():
-    """``--pretrain-weight-decay``: only the pretraining AdamW decay changes; bad values are refused."""
-    from agents.base_model_study import with_pretrain_weight_decay
+@pytest.mark.parametrize("helper, field, value, bad_values, message", [
+    ("with_pretrain_weight_decay", "weight_decay", 0.4, (-0.1, float("nan"), "0.4", True), "pretraining weight decay"),
+    ("with_pretrain_obs_loss_weight", "obs_loss_weight", 0.1, (-0.1, float("nan"), "0.1", None),
+     "pretraining observation loss weight"),
+])
+def test_pretrain_overrides_change_only_their_field(helper, field, value, bad_values, message):
+    """``--pretrain-weight-decay`` / ``--pretrain-obs-loss-weight``: only that pretraining field
+    changes; bad values are refused with a message naming it."""
+    import agents.base_model_study as study
 
     base = STUDY_PRESETS["smoke"]
-    config = with_pretrain_weight_decay(base, 0.4)
-    assert config.pretrain.weight_decay == 0.4
-    assert dataclasses.replace(config.pretrain, weight_decay=base.pretrain.weight_decay) == base.pretrain
+    config = getattr(study, helper)(base, value)
+    assert getattr(config.pretrain, field) == value
+    assert dataclasses.replace(config.pretrain, **{field: getattr(base.pretrain, field)}) == base.pretrain
     assert config.controllers == base.controllers
-    for bad in (-0.1, float("nan"), "0.4", True):
-        with pytest.raises(ValueError, match="pretraining weight decay"):
-            with_pretrain_weight_decay(base, bad)
-
-
-def test_with_pretrain_obs_loss_weight_overrides_only_lambda():
-    """``--pretrain-obs-loss-weight``: only the pretraining λ changes; bad values are refused."""
-    from agents.base_model_study import with_pretrain_obs_loss_weight
-
-    base = STUDY_PRESETS["smoke"]
-    config = with_pretrain_obs_loss_weight(base, 0.1)
-    assert config.pretrain.obs_loss_weight == 0.1
-    assert dataclasses.replace(config.pretrain, obs_loss_weight=base.pretrain.obs_loss_weight) == base.pretrain
-    assert config.controllers == base.controllers
-    for bad in (-0.1, float("nan"), "0.1", None):
-        with pytest.raises(ValueError, match="observation loss weight"):
-            with_pretrain_obs_loss_weight(base, bad)
+    for bad in bad_values:
+        with pytest.raises(ValueError, match=message):
+            getattr(study, helper)(base, bad)
 
 
 def test_subgoal_completion_rates():

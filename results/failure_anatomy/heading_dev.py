@@ -19,21 +19,16 @@ import json, os, sys
 from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np, torch
-from agents.pretrain import load_base_model
-from agents.controllers import ground_truth_steering, load_subgoal_controllers
-from agents.models.controller import freeze
+from agents.controllers import ground_truth_steering
 from agents.rollouts import make_vector_env, episode_horizon
 from hier_envs.experts.grid_expert import LayoutPlan
 from hier_envs.grid_layout import GridLayout
 from hier_envs.tasks import grid_composition_task_sets
+from study_backbone import load_study_backbone
 
-torch.set_num_threads(int(os.environ.get("THREADS", "1")))
 layer, out = int(sys.argv[1]), sys.argv[2]
-run_dir = Path(os.environ.get("RUN_DIR", "runs/grid_default"))
 n_episodes, batch = int(os.environ.get("EPISODES", "500")), 250
-model = freeze(load_base_model(run_dir / "base_model" / "model.pt")); model.eval()
-ctrl = load_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", model.config.width,
-                                expect_layer=layer, expect_base_model=model)
+run_dir, model, ctrl = load_study_backbone(layer)
 sets = grid_composition_task_sets()
 pools = {"seen transitions, 3 subgoals": ("HierGrid-Pretrain-v0", {"tasks": sets["seen transitions, 3 subgoals (pretraining tasks)"]}),
          "HierGrid-v0": ("HierGrid-v0", {})}

@@ -12,20 +12,15 @@ import json, os, subprocess, sys, tempfile
 from collections import defaultdict
 from pathlib import Path
 import numpy as np, torch
-from agents.pretrain import batch_tensors, load_base_model
-from agents.controllers import load_subgoal_controllers
-from agents.models.controller import freeze
+from agents.pretrain import batch_tensors
 from hier_envs.datasets import load_dataset
 from hier_envs.experts.grid_expert import LayoutPlan
 from hier_envs.grid_layout import GridLayout
+from study_backbone import load_study_backbone
 
-torch.set_num_threads(int(os.environ.get("THREADS", "1")))
 layer, out = int(sys.argv[1]), sys.argv[2]
-run_dir = Path(os.environ.get("RUN_DIR", "runs/grid_default"))
 n_episodes = int(os.environ.get("EPISODES", "500"))
-model = freeze(load_base_model(run_dir / "base_model" / "model.pt")); model.eval()
-ctrl = load_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", model.config.width,
-                                expect_layer=layer, expect_base_model=model)
+run_dir, model, ctrl = load_study_backbone(layer)
 path = Path(tempfile.mkdtemp()) / "fresh_dstar.npz"
 subprocess.run([sys.executable, "-m", "hier_envs.datasets", "grid", "--episodes", str(n_episodes), "--epsilon", "0",
                 "--seed", "777001", "--out", str(path), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
