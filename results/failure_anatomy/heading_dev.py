@@ -22,7 +22,6 @@ import numpy as np, torch
 from agents.controllers import ground_truth_steering
 from agents.rollouts import make_vector_env, episode_horizon
 from hier_envs.experts.grid_expert import LayoutPlan
-from hier_envs.grid_layout import GridLayout
 from hier_envs.tasks import grid_composition_task_sets
 from study_backbone import load_study_backbone
 
@@ -32,12 +31,6 @@ run_dir, model, ctrl = load_study_backbone(layer)
 sets = grid_composition_task_sets()
 pools = {"seen transitions, 3 subgoals": ("HierGrid-Pretrain-v0", {"tasks": sets["seen transitions, 3 subgoals (pretraining tasks)"]}),
          "HierGrid-v0": ("HierGrid-v0", {})}
-
-
-def layout_of(u, i):
-    p, g, nw, nc = u._placements[i], u.grid_size, u.n_walls, u.n_colors
-    cell = lambda c: tuple(int(x) for x in divmod(int(c), g))
-    return GridLayout(g, tuple(cell(c) for c in p[:nw]), tuple(cell(c) for c in p[nw:nw + nc]), cell(p[-1]))
 
 
 def optimal(plan, cell, target):
@@ -58,7 +51,7 @@ for name, (env_id, kwargs) in pools.items():
         u = envs.unwrapped
         steer = ground_truth_steering(ctrl)
         obs, infos = envs.reset(seed=10_000 + batch * b)
-        plans = [LayoutPlan(layout_of(u, i)) for i in range(batch)]
+        plans = [LayoutPlan(layout) for layout in u.layouts()]
         history = [[] for _ in range(batch)]  # (cell, action) since the current subgoal started
         cache = model.init_inference_state(batch, episode_horizon(envs) + 1)
         active = np.ones(batch, bool)
@@ -71,11 +64,11 @@ for name, (env_id, kwargs) in pools.items():
                 fatal_now = {}
                 for i in np.flatnonzero(active):
                     plan, e, c0 = plans[i], int(expected[i]), int(cells[i])
-                    opt = optimal(plan, c0, e)
-                    fatal = [act for act, nb in enumerate(plan.transitions[c0]) if plan.cell_color[nb] >= 0 and plan.cell_color[nb] != e]
+                    opt, safe = plan.action_sets(c0, e)
+                    fatal = [act for act in range(4) if act not in safe]
                     k = int(visited[i]) // 2
-                    p_opt[k].append(float(probs[i, list(opt)].sum())); p_fatal[k].append(float(probs[i, fatal].sum()))
-                    fatal_now[i] = (probs[i, int(a[i])], float(probs[i, list(opt)].sum()))
+                    p_opt[k].append(float(probs[i, opt].sum())); p_fatal[k].append(float(probs[i, fatal].sum()))
+                    fatal_now[i] = (probs[i, int(a[i])], float(probs[i, opt].sum()))
                 obs, _, term, trunc, infos = envs.step(a)
                 entered = u._cell_colors.ravel().take(u._agent_globals)
                 for i in np.flatnonzero(active):

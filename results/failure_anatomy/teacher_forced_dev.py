@@ -15,7 +15,7 @@ import numpy as np, torch
 from agents.pretrain import batch_tensors
 from hier_envs.datasets import load_dataset
 from hier_envs.experts.grid_expert import LayoutPlan
-from hier_envs.grid_layout import GridLayout
+from hier_envs.grid_layout import LayoutSampler
 from study_backbone import load_study_backbone
 
 layer, out = int(sys.argv[1]), sys.argv[2]
@@ -25,7 +25,7 @@ path = Path(tempfile.mkdtemp()) / "fresh_dstar.npz"
 subprocess.run([sys.executable, "-m", "hier_envs.datasets", "grid", "--episodes", str(n_episodes), "--epsilon", "0",
                 "--seed", "777001", "--out", str(path), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
 data = load_dataset(path)
-G, NW, NC = 7, 4, 8
+PLANES = LayoutSampler(7, 8, 4)  # only its to_layout: planes are walls, colours, agent
 
 scores = {"controlled": defaultdict(lambda: defaultdict(list)), "unsteered": defaultdict(lambda: defaultdict(list))}
 for start in range(0, data.n_episodes, 100):
@@ -39,14 +39,12 @@ for start in range(0, data.n_episodes, 100):
         ep = data.episode(int(i))
         planes = ep["observations"][:, : 13 * 49].reshape(-1, 13, 49)
         cells = planes[:, 12].argmax(-1)
-        cell = lambda c: tuple(int(x) for x in divmod(int(c), G))
-        layout = GridLayout(G, tuple(cell(np.flatnonzero(planes[0, w])[0]) for w in range(NW)),
-                            tuple(cell(np.flatnonzero(planes[0, NW + k])[0]) for k in range(NC)), cell(cells[0]))
+        layout = PLANES.to_layout(planes[0].argmax(-1))  # one cell per plane: the placement
         plan, task, visited = LayoutPlan(layout), [c for c in ep["task"] if c >= 0], 0
         for t in range(len(ep["actions"])):
             e, c0 = task[visited], int(cells[t])
-            opt = plan.action_sets(c0, e)[0]
-            fatal = [a for a, nb in enumerate(plan.transitions[c0]) if plan.cell_color[nb] >= 0 and plan.cell_color[nb] != e]
+            opt, safe = plan.action_sets(c0, e)
+            fatal = [a for a in range(4) if a not in safe]
             assert int(ep["actions"][t]) in opt, "the expert's own action must be optimal"
             for kind, p in probs.items():
                 scores[kind]["p_optimal"][visited // 2].append(float(p[row, t, opt].sum()))
