@@ -503,7 +503,8 @@ def with_pretrain_obs_loss_weight(config: StudyConfig, obs_loss_weight: float) -
     The paper's Fig. A2 finds λ the backbone setting that post-training control depends on most:
     some observation loss helps and a very small λ can fail completely (SPEC A§4.2); its grid
     sweep was {0, 0.01} (SPEC A§3.2). The grid's next-observation NLL here is summed over the
-    637 observation bits, so λ = 0.01 already weighs it at about half the action NLL."""
+    637 observation bits, so λ = 0.01 already weighs it at about 40% of the action NLL (0.25 against
+    0.62 nats at the end of the `default` run)."""
     return _with_pretrain_number(config, "obs_loss_weight", obs_loss_weight, "observation loss weight")
 
 
