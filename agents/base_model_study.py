@@ -479,11 +479,12 @@ def with_pretrain_steps(config: StudyConfig, steps: int) -> StudyConfig:
     return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, train_steps=steps, snapshot_steps=snapshots))
 
 
-def _with_pretrain_number(config: StudyConfig, field_name: str, value: float, what: str) -> StudyConfig:
-    """``config`` with the pretraining field ``field_name`` set to ``value`` (a number >= 0)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:  # NaN fails too
-        raise ValueError(f"pretraining {what} must be a number >= 0, got {value!r}")
-    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, **{field_name: float(value)}))
+def _with_pretrain_number(config: StudyConfig, field_name: str, value: float) -> StudyConfig:
+    """``config`` with the pretraining field ``field_name`` set to ``value``; ``PretrainConfig``
+    checks it (``TypeError`` / ``ValueError`` naming ``PretrainConfig.<field>``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # 1 and 1.0 record alike in the run dir's config
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, **{field_name: value}))
 
 
 def with_pretrain_weight_decay(config: StudyConfig, weight_decay: float) -> StudyConfig:
@@ -494,7 +495,7 @@ def with_pretrain_weight_decay(config: StudyConfig, weight_decay: float) -> Stud
     (Table A4) against 1e-3 · 0.03 · 6,000 = 0.18 for the ``default`` preset. This override
     lets a short run match the paper's total (about 0.4 at ``default``'s lr and length); the
     paper's Fig. A2 finds post-training control depends on weight decay (SPEC A§4.2)."""
-    return _with_pretrain_number(config, "weight_decay", weight_decay, "weight decay")
+    return _with_pretrain_number(config, "weight_decay", weight_decay)
 
 
 def with_pretrain_obs_loss_weight(config: StudyConfig, obs_loss_weight: float) -> StudyConfig:
@@ -505,7 +506,7 @@ def with_pretrain_obs_loss_weight(config: StudyConfig, obs_loss_weight: float) -
     sweep was {0, 0.01} (SPEC A§3.2). The grid's next-observation NLL here is summed over the
     637 observation bits, so λ = 0.01 already weighs it at about 40% of the action NLL (0.25 against
     0.62 nats at the end of the `default` run)."""
-    return _with_pretrain_number(config, "obs_loss_weight", obs_loss_weight, "observation loss weight")
+    return _with_pretrain_number(config, "obs_loss_weight", obs_loss_weight)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,7 +38,7 @@ from agents.models.controller import freeze, low_rank_control
 from agents.models.transformer import variance_scaling_
 from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
-from agents.training_utils import check_positive_ints
+from agents.training_utils import check_numbers, check_positive_ints
 from hier_envs.datasets import EpisodeDataset
 from hier_envs.experts.ant_locomotion import weights_sha256
 
@@ -66,6 +66,7 @@ class ControllerConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, ("n_subgoals", "train_steps", "batch_size"))
         check_positive_ints(self, ("rank",), allow_none=True)
+        check_numbers(self, {"learning_rate": "> 0", "weight_decay": ">= 0"})
 
 
 CONTROLLER_PRESETS: dict[str, ControllerConfig] = {

@@ -58,7 +58,7 @@ from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel
 from agents.rollouts import episode_horizon, make_vector_env
-from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
+from agents.training_utils import CsvLog, check_numbers, check_positive_ints, check_same_config, set_threads
 
 INTERNAL_RL_KIND = "internal_rl"
 CURVE_FIELDS = (
@@ -117,8 +117,8 @@ class InternalRLConfig:
             )
         if not isinstance(self.env_kwargs, dict) or not all(isinstance(key, str) for key in self.env_kwargs):
             raise TypeError(f"InternalRLConfig.env_kwargs must be a dict with str keys, got {self.env_kwargs!r}")
-        if not 0.0 < self.switch_threshold <= 1.0:
-            raise ValueError(f"switch_threshold must be in (0, 1], got {self.switch_threshold!r}")
+        check_numbers(self, {"switch_threshold": "(0, 1]", "clip_ratio": "> 0", "learning_rate": "> 0",
+                             "weight_decay": ">= 0", "advantage_eps": "> 0"})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -48,7 +48,7 @@ from agents.models.base_models import (
 from agents.models.hawk import HAWK_PRESETS, HawkSSM
 from agents.models.transformer import TRANSFORMER_PRESETS
 from agents.training_utils import (
-    CsvLog, apply_gradients, check_positive_ints, check_same_config, run_training_loop, set_threads,
+    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -124,17 +124,10 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, ("train_steps", "batch_size", "eval_every", "checkpoint_every", "length_buckets",
                                    "val_max_episodes"))
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"PretrainConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        check_numbers(self, {"val_fraction": "(0, 1)", "lr_final_fraction": "[0, 1]", "learning_rate": "> 0",
+                             "weight_decay": ">= 0", "obs_loss_weight": ">= 0"})
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"PretrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if not 0.0 <= self.lr_final_fraction <= 1.0:  # NaN fails too
-            raise ValueError(f"PretrainConfig.lr_final_fraction must be in [0, 1], got {self.lr_final_fraction!r}")
-        if not (self.learning_rate > 0 and self.weight_decay >= 0 and self.obs_loss_weight >= 0):  # NaN fails too
-            raise ValueError(
-                f"learning_rate must be > 0 and weight_decay, obs_loss_weight >= 0; got "
-                f"{self.learning_rate}, {self.weight_decay}, {self.obs_loss_weight}"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

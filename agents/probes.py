@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from agents.models.base_models import BaseModel
 from agents.pretrain import batch_tensors
-from agents.training_utils import check_positive_ints
+from agents.training_utils import check_numbers, check_positive_ints
 from hier_envs.datasets import EpisodeDataset
 
 
@@ -44,8 +44,7 @@ class ProbeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"ProbeConfig.val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        check_numbers(self, {"val_fraction": "(0, 1)", "learning_rate": "> 0"})
         check_positive_ints(self, ("n_episodes", "train_steps", "batch_size", "n_subgoals"))
 
 

@@ -10,6 +10,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
-__all__ = ["CsvLog", "check_positive_ints", "seed_everything", "set_threads", "write_text_atomic"]
+__all__ = ["CsvLog", "check_numbers", "check_positive_ints", "seed_everything", "set_threads", "write_text_atomic"]
 
 
 def check_positive_ints(config: object, names: Sequence[str], *, allow_none: bool = False) -> None:
@@ -35,6 +36,32 @@ def check_positive_ints(config: object, names: Sequence[str], *, allow_none: boo
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{type(config).__name__}.{name} must be a positive int, got {value!r}")
+
+
+def check_numbers(config: object, bounds: Mapping[str, str]) -> None:
+    """Check real-valued fields of ``config``: each name in ``bounds`` maps to its allowed range,
+    one of ``"> 0"``, ``">= 0"``, ``"(0, 1)"``, ``"[0, 1]"``, ``"(0, 1]"``.
+
+    A value that is not a real number (a ``str``, a ``bool``, ``None``) raises ``TypeError``; one
+    outside its range, NaN or infinite raises ``ValueError``; both messages read
+    ``"<ConfigClass>.<field> must be …, got <value>"``.
+    """
+    for name, allowed in bounds.items():
+        value = getattr(config, name)
+        where = f"{type(config).__name__}.{name}"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{where} must be a real number {allowed}, got {value!r}")
+        value = float(value)
+        inside = {
+            "> 0": 0.0 < value < float("inf"),
+            ">= 0": 0.0 <= value < float("inf"),
+            "(0, 1)": 0.0 < value < 1.0,
+            "[0, 1]": 0.0 <= value <= 1.0,
+            "(0, 1]": 0.0 < value <= 1.0,
+        }[allowed]  # NaN compares False everywhere, so it is refused
+        if not inside:
+            raise ValueError(f"{where} must be finite and {allowed}, got {value!r}"
+                             if allowed in ("> 0", ">= 0") else f"{where} must be in {allowed}, got {value!r}")
 
 
 def seed_everything(seed: int) -> None:

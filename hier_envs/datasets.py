@@ -579,8 +579,13 @@ def generate_grid_dataset(
     only_success: bool = True,
     progress: bool = True,
     max_attempts: int | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> EpisodeDataset:
     """Roll out :class:`~hier_envs.experts.GridExpert` on one grid env (SPEC A§2.3, B3).
+
+    ``env_kwargs`` go to ``gym.make`` (e.g. ``{"tasks": [...]}`` for expert data on tasks other
+    than the id's own); the env's resulting configuration, tasks included, is in
+    ``metadata["env_config"]``.
 
     Seeding: the env is reset with ``seed`` once and without a seed afterwards (so layouts and
     pretraining tasks come from one stream); the expert samples from
@@ -595,7 +600,9 @@ def generate_grid_dataset(
     if max_attempts is None:
         max_attempts = 100 * n_episodes + 1000
     expert = GridExpert(epsilon)
-    env = gym.make(env_id, disable_env_checker=True).unwrapped
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise TypeError(f"env_kwargs must be a mapping of gym.make keywords, got {env_kwargs!r}")
+    env = gym.make(env_id, disable_env_checker=True, **dict(env_kwargs or {})).unwrapped
     if not isinstance(env, HierGridEnv):
         raise ValueError(f"{env_id!r} is not a grid env (got {type(env).__name__}); use a HierGrid id")
     rng = np.random.default_rng([seed, 1])

@@ -66,6 +66,17 @@ def test_generated_dataset_is_consistent(noisy):
         assert not getattr(noisy, key).flags.writeable
 
 
+def test_env_kwargs_pick_the_tasks_and_are_recorded():
+    tasks = [[0, 1, 2, 3, 4, 5], [6, 7, 0, 1, 2, 3]]  # transitions absent from Table A1
+    data = generate_grid_dataset(12, epsilon=0.0, seed=5, env_kwargs={"tasks": tasks}, progress=False)
+    assert data.metadata["env_config"]["tasks"] == tasks
+    assert {tuple(t[t >= 0]) for t in data.episode_tasks} == {tuple(t) for t in tasks}
+    with pytest.raises(TypeError, match="env_kwargs"):
+        generate_grid_dataset(2, epsilon=0.0, seed=5, env_kwargs=[("tasks", tasks)], progress=False)
+    with pytest.raises(ValueError):
+        generate_grid_dataset(2, epsilon=0.0, seed=5, env_kwargs={"tasks": [[0, 0]]}, progress=False)
+
+
 def decode_episode(episode):
     """Agent cells and colour cells from decoded observations."""
     planes = episode["observations"].reshape(-1, AGENT_PLANE + 1, PLANE)

@@ -212,9 +212,9 @@ def test_with_pretrain_steps_overrides_length_and_snapshots():
 
 
 @pytest.mark.parametrize("helper, field, value, bad_values, message", [
-    ("with_pretrain_weight_decay", "weight_decay", 0.4, (-0.1, float("nan"), "0.4", True), "pretraining weight decay"),
+    ("with_pretrain_weight_decay", "weight_decay", 0.4, (-0.1, float("nan"), "0.4", True), r"PretrainConfig\.weight_decay"),
     ("with_pretrain_obs_loss_weight", "obs_loss_weight", 0.1, (-0.1, float("nan"), "0.1", None),
-     "pretraining observation loss weight"),
+     r"PretrainConfig\.obs_loss_weight"),
 ])
 def test_pretrain_overrides_change_only_their_field(helper, field, value, bad_values, message):
     """``--pretrain-weight-decay`` / ``--pretrain-obs-loss-weight``: only that pretraining field
@@ -227,8 +227,9 @@ def test_pretrain_overrides_change_only_their_field(helper, field, value, bad_va
     assert dataclasses.replace(config.pretrain, **{field: getattr(base.pretrain, field)}) == base.pretrain
     assert config.controllers == base.controllers
     for bad in bad_values:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises((ValueError, TypeError), match=message):
             getattr(study, helper)(base, bad)
+    assert isinstance(getattr(getattr(study, helper)(base, 1).pretrain, field), float)
 
 
 def test_subgoal_completion_rates():

@@ -1,0 +1,31 @@
+"""Shared trainer utilities (agents/training_utils.py): numeric config checks across the configs."""
+
+import numpy as np
+import pytest
+
+from agents.controllers import ControllerConfig
+from agents.internal_rl import InternalRLConfig
+from agents.pretrain import PretrainConfig
+from agents.probes import ProbeConfig
+
+
+@pytest.mark.parametrize("config_class, field, value, error", [
+    (PretrainConfig, "learning_rate", 0.0, ValueError), (PretrainConfig, "learning_rate", float("nan"), ValueError),
+    (PretrainConfig, "learning_rate", float("inf"), ValueError), (PretrainConfig, "learning_rate", "3e-4", TypeError),
+    (PretrainConfig, "weight_decay", -0.1, ValueError), (PretrainConfig, "weight_decay", float("nan"), ValueError),
+    (PretrainConfig, "obs_loss_weight", -1.0, ValueError), (PretrainConfig, "obs_loss_weight", None, TypeError),
+    (PretrainConfig, "lr_final_fraction", "0.1", TypeError), (PretrainConfig, "lr_final_fraction", 1.5, ValueError),
+    (PretrainConfig, "val_fraction", True, TypeError), (PretrainConfig, "val_fraction", 1.0, ValueError),
+    (ControllerConfig, "learning_rate", -1e-3, ValueError), (ControllerConfig, "weight_decay", "0.03", TypeError),
+    (ProbeConfig, "learning_rate", float("nan"), ValueError), (ProbeConfig, "val_fraction", 0.0, ValueError),
+    (InternalRLConfig, "switch_threshold", 0.0, ValueError), (InternalRLConfig, "clip_ratio", "0.2", TypeError),
+    (InternalRLConfig, "advantage_eps", 0.0, ValueError), (InternalRLConfig, "learning_rate", float("inf"), ValueError),
+])
+def test_bad_numeric_config_values_name_the_field(config_class, field, value, error):
+    with pytest.raises(error, match=rf"{config_class.__name__}\.{field} must be"):
+        config_class(**{field: value})
+
+
+def test_numeric_config_values_accept_ints_and_numpy_floats():
+    assert PretrainConfig(learning_rate=np.float64(1e-3), weight_decay=0).learning_rate == 1e-3
+    assert InternalRLConfig(switch_threshold=1).switch_threshold == 1
