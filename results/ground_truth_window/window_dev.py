@@ -14,7 +14,10 @@ RUN_DIR (session 14): evaluate that study run dir's own backbone and layer-LAYER
 (no fit; `results/base_model_default_wd0.4`); POOLS ("post,seen6" keeps `HierGrid-v0` and the
 seen-transition 6-subgoal pool); SINK=1 (session 15) keeps the episode's first step visible to every
 query inside the window (an "attention sink", Xiao et al. 2023), so that a window does not also
-remove the one key every pretraining query could see
+remove the one key every pretraining query could see; CONTROLLERS (session 16, with RUN_DIR) evaluates
+that saved controller file instead of the run dir's own (e.g. `../failure_anatomy/controller_data_dev.py`'s
+controllers fitted on other expert data); GREEDY=1 (session 16) acts with the argmax action instead of
+sampling
 """
 import json, os, sys, time
 from pathlib import Path
@@ -33,6 +36,7 @@ n_episodes = int(os.environ.get("EPISODES", "1000"))
 RANK, WD, STEPS = int(os.environ.get("RANK", "16")), float(os.environ.get("WD", "0.03")), int(os.environ.get("STEPS", "800"))
 WINDOW = [None]
 SINK = os.environ.get("SINK") == "1"
+GREEDY = os.environ.get("GREEDY") == "1"
 _causal, _step = tr.RelativePositionBias.causal_mask, tr.RelativePositionBias.step_mask
 
 
@@ -63,9 +67,12 @@ model = freeze(load_base_model(Path(RUN_DIR or "runs/grid_default") / "base_mode
 dstar = load_dataset("runs/grid_default/data_Dstar.npz") if RUN_DIR is None else None
 tag = "" if (RANK, WD, STEPS) == (16, 0.03, 800) else f"_rank{RANK}_wd{WD}_steps{STEPS}"
 ctrl_path = out.with_name(f"controllers_layer{layer}{tag}.pt")
+CONTROLLERS = os.environ.get("CONTROLLERS")
+if CONTROLLERS is not None and RUN_DIR is None:
+    raise ValueError("CONTROLLERS needs RUN_DIR (the backbone they were fitted on)")
 if RUN_DIR is not None:
-    ctrl = load_subgoal_controllers(Path(RUN_DIR) / "controllers" / f"layer_{layer}.pt", model.config.width,
-                                    expect_layer=layer, expect_base_model=model)
+    ctrl = load_subgoal_controllers(Path(CONTROLLERS or Path(RUN_DIR) / "controllers" / f"layer_{layer}.pt"),
+                                    model.config.width, expect_layer=layer, expect_base_model=model)
 else:
     torch.manual_seed(0)
     ctrl = SubgoalControllers(model.config.width, 4, RANK or None)
@@ -92,8 +99,9 @@ for w in windows:
     WINDOW[0] = None if w == "none" else int(w)
     for name, (env_id, kwargs) in pools.items():
         tic = time.time()
-        st = evaluate_subgoal_controllers(model, ctrl, layer, env_id=env_id, n_episodes=n_episodes, env_kwargs=kwargs)
-        row = {**({"run_dir": RUN_DIR} if RUN_DIR else {}), "layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "window": WINDOW[0], **({"sink": True} if SINK else {}), "pool": name, "episodes": n_episodes, "success": st.success_rate,
+        st = evaluate_subgoal_controllers(model, ctrl, layer, env_id=env_id, n_episodes=n_episodes, env_kwargs=kwargs,
+                                          greedy=GREEDY)
+        row = {**({"run_dir": RUN_DIR} if RUN_DIR else {}), **({"controllers": CONTROLLERS} if CONTROLLERS else {}), "layer": layer, "rank": RANK, "weight_decay": WD, "steps": STEPS, "window": WINDOW[0], **({"sink": True} if SINK else {}), **({"greedy": True} if GREEDY else {}), "pool": name, "episodes": n_episodes, "success": st.success_rate,
                "colors_hist": np.bincount(st.colors_visited, minlength=13).tolist(), "eval_s": round(time.time() - tic, 1)}
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
