@@ -44,8 +44,11 @@ if source == "D":
     data = data_d.subset(np.arange(n_episodes))
     described = f"first {n_episodes} episodes of data_D.npz"
 elif source in ("all3", "seen6", "post"):
-    pools = list(grid_composition_task_sets().values())
-    tasks = [list(t) for t in {"all3": pools[0] + pools[1], "seen6": pools[2], "post": pools[3]}[source]]
+    pools = grid_composition_task_sets()
+    seen3, unseen3 = pools["seen transitions, 3 subgoals (pretraining tasks)"], pools["unseen transitions, 3 subgoals"]
+    chosen = {"all3": seen3 + unseen3, "seen6": pools["seen transitions, 6 subgoals"],
+              "post": pools["unseen transitions, 6 subgoals (post-training task)"]}[source]
+    tasks = [list(t) for t in chosen]
     data = generate_grid_dataset(n_episodes, 0.0, DATA_SEED, env_kwargs={"tasks": tasks}, progress=False)
     described = f"{n_episodes} fresh expert episodes (eps 0, seed {DATA_SEED}) on {len(tasks)} tasks ({source})"
 else:
