@@ -34,7 +34,7 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import (
-    CsvLog, apply_gradients, check_positive_ints, check_same_config, run_training_loop, set_threads,
+    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -97,14 +97,9 @@ class MetacontrollerTrainConfig:
         check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets"))
         if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
             raise ValueError(f"MetacontrollerTrainConfig.kl_warmup_steps must be an int >= 0, got {self.kl_warmup_steps!r}")
-        if isinstance(self.switch_learning_rate_scale, bool) or not isinstance(self.switch_learning_rate_scale, (int, float)):
-            raise TypeError("MetacontrollerTrainConfig.switch_learning_rate_scale must be a number, "
-                            f"got {self.switch_learning_rate_scale!r}")
-        if self.early_kl_weight is not None:
-            if isinstance(self.early_kl_weight, bool) or not isinstance(self.early_kl_weight, (int, float)):
-                raise TypeError(f"MetacontrollerTrainConfig.early_kl_weight must be a number or None, got {self.early_kl_weight!r}")
-            if not 0 <= self.early_kl_weight < float("inf"):
-                raise ValueError(f"MetacontrollerTrainConfig.early_kl_weight must be finite and >= 0, got {self.early_kl_weight!r}")
+        check_numbers(self, {"switch_learning_rate_scale": "> 0"})
+        if self.early_kl_weight is not None:  # None: no early phase
+            check_numbers(self, {"early_kl_weight": ">= 0"})
         if isinstance(self.early_kl_steps, bool) or not isinstance(self.early_kl_steps, int) or self.early_kl_steps < 0:
             raise ValueError(f"MetacontrollerTrainConfig.early_kl_steps must be an int >= 0, got {self.early_kl_steps!r}")
         if (self.early_kl_weight is None) != (self.early_kl_steps == 0):
@@ -113,9 +108,6 @@ class MetacontrollerTrainConfig:
         if self.early_kl_steps >= self.train_steps:
             raise ValueError(f"MetacontrollerTrainConfig.early_kl_steps ({self.early_kl_steps}) must be below "
                              f"train_steps ({self.train_steps}), or the configured α never applies")
-        if not 0 < self.switch_learning_rate_scale < float("inf"):
-            raise ValueError("MetacontrollerTrainConfig.switch_learning_rate_scale must be finite and > 0, "
-                             f"got {self.switch_learning_rate_scale!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

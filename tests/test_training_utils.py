@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from agents.baselines.compile_latent import CompileTrainConfig
 from agents.controllers import ControllerConfig
 from agents.internal_rl import InternalRLConfig
 from agents.pretrain import PretrainConfig
 from agents.probes import ProbeConfig
+from agents.train_metacontroller import MetacontrollerTrainConfig
 
 
 @pytest.mark.parametrize("config_class, field, value, error", [
@@ -20,6 +22,8 @@ from agents.probes import ProbeConfig
     (ProbeConfig, "learning_rate", float("nan"), ValueError), (ProbeConfig, "val_fraction", 0.0, ValueError),
     (InternalRLConfig, "switch_threshold", 0.0, ValueError), (InternalRLConfig, "clip_ratio", "0.2", TypeError),
     (InternalRLConfig, "advantage_eps", 0.0, ValueError), (InternalRLConfig, "learning_rate", float("inf"), ValueError),
+    (CompileTrainConfig, "learning_rate", float("inf"), ValueError), (CompileTrainConfig, "weight_decay", "0", TypeError),
+    (MetacontrollerTrainConfig, "switch_learning_rate_scale", float("inf"), ValueError),
 ])
 def test_bad_numeric_config_values_name_the_field(config_class, field, value, error):
     with pytest.raises(error, match=rf"{config_class.__name__}\.{field} must be"):

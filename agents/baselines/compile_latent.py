@@ -94,7 +94,7 @@ from agents.models.controller import ControllerHypernetwork, freeze, variance_sc
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
 from agents.training_utils import (
-    CsvLog, apply_gradients, check_positive_ints, check_same_config, run_training_loop, set_threads,
+    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -454,11 +454,7 @@ class CompileTrainConfig:
             raise TypeError(f"CompileTrainConfig.model must be a CompileConfig, got {type(self.model).__name__}")
         check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets",
                                    "segment_length_episodes", "num_threads"))
-        if not (self.learning_rate > 0 and self.weight_decay >= 0):
-            raise ValueError(
-                f"CompileTrainConfig needs learning_rate > 0 and weight_decay >= 0, got "
-                f"{self.learning_rate!r}, {self.weight_decay!r}"
-            )
+        check_numbers(self, {"learning_rate": "> 0", "weight_decay": ">= 0"})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
