@@ -5,8 +5,10 @@ the controlled layer for comparison, and the majority class. Also probes for the
 dominant direction (up / right / down / left) of the expert's remaining displacement within the
 current subgoal segment, summed from its actions (wall bumps ignored).
 
-usage: python code_probe_dev.py METACONTROLLER_PT OUT.json"""
-import json, sys
+usage: python code_probe_dev.py METACONTROLLER_PT OUT.json
+(environment: BASE_MODEL, default runs/grid_default/base_model/model.pt; HELDOUT, default
+runs/mc_sweep/heldout.npz)"""
+import json, os, sys
 from pathlib import Path
 import numpy as np, torch
 from agents.train_metacontroller import load_metacontroller
@@ -17,9 +19,9 @@ from hier_envs.datasets import load_dataset
 
 set_threads(1)
 mc_path, out = sys.argv[1], Path(sys.argv[2])
-base = freeze(load_base_model("runs/grid_default/base_model/model.pt")); layer = base.config.controlled_layer
+base = freeze(load_base_model(os.environ.get("BASE_MODEL", "runs/grid_default/base_model/model.pt"))); layer = base.config.controlled_layer
 mc = freeze(load_metacontroller(mc_path, base.config.width)).eval()
-held = load_dataset("runs/mc_sweep/heldout.npz")
+held = load_dataset(os.environ.get("HELDOUT", "runs/mc_sweep/heldout.npz"))
 b = batch_tensors(held, np.arange(held.n_episodes))
 with torch.no_grad():
     residual = base.forward_lower(b["observations"], layer)

@@ -3,8 +3,10 @@ A stand-in policy plays, at its i-th decision, the mean code of the i-th subgoal
 (means of the integrated codes z_t over held-out D* steps labelled with that subgoal, at least
 2 steps from a boundary), inside the internal-RL environment (β decides when it is asked).
 
-usage: python oracle_codes_dev.py METACONTROLLER_PT EPISODES OUT.json TASK..."""
-import json, sys
+usage: python oracle_codes_dev.py METACONTROLLER_PT EPISODES OUT.json TASK...
+(environment: BASE_MODEL, default runs/grid_default/base_model/model.pt; HELDOUT, default
+runs/mc_sweep/heldout.npz)"""
+import json, os, sys
 from pathlib import Path
 import numpy as np, torch
 from agents.internal_rl import InternalRLEnvironment
@@ -17,9 +19,9 @@ from hier_envs.datasets import load_dataset
 set_threads(1)
 mc_path, episodes, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 tasks = [[int(c) for c in t.split("-")] for t in sys.argv[4:]]
-base = freeze(load_base_model("runs/grid_default/base_model/model.pt")); layer = base.config.controlled_layer
+base = freeze(load_base_model(os.environ.get("BASE_MODEL", "runs/grid_default/base_model/model.pt"))); layer = base.config.controlled_layer
 mc = freeze(load_metacontroller(mc_path, base.config.width)).eval()
-held = load_dataset("runs/mc_sweep/heldout.npz")
+held = load_dataset(os.environ.get("HELDOUT", "runs/mc_sweep/heldout.npz"))
 b = batch_tensors(held, np.arange(held.n_episodes))
 with torch.no_grad():
     o = mc(base.forward_lower(b["observations"], layer), b["mask"], sample=False)
