@@ -24,13 +24,14 @@ KL_WEIGHT (the final α))
 import dataclasses, json, os, sys, time
 from pathlib import Path
 import numpy as np
+from agents.base_model_study import _ensure_dataset
 from agents.internal_rl_study import heldout_rate_distortion
 from agents.models.controller import freeze
 from agents.pretrain import load_base_model
 from agents.switching_analysis import collect_betas, plot_switching, switching_scores
 from agents.train_metacontroller import METACONTROLLER_PRESETS, load_metacontroller, train_metacontroller
 from agents.training_utils import set_threads
-from hier_envs.datasets import generate_grid_dataset, load_dataset, save_dataset
+from hier_envs.datasets import generate_grid_dataset
 from hier_envs.tasks import grid_composition_task_sets
 
 n_episodes, out = int(sys.argv[1]), Path(sys.argv[2])
@@ -45,10 +46,9 @@ work_dir.mkdir(parents=True, exist_ok=True)
 
 
 def cached(name: str, n: int, data_seed: int, tasks: list[list[int]]):
-    path = work_dir / name
-    if not path.exists():
-        save_dataset(generate_grid_dataset(n, 0.0, data_seed, env_kwargs={"tasks": tasks}, progress=False), path)
-    return load_dataset(path)
+    """The study's load-or-generate helper: a cached file made with other settings is refused."""
+    return _ensure_dataset(work_dir / name, {"episodes": n, "epsilon": 0.0, "seed": data_seed},
+                           lambda: generate_grid_dataset(n, 0.0, data_seed, env_kwargs={"tasks": tasks}, progress=False))
 
 
 t0 = time.time()
@@ -63,13 +63,13 @@ config = dataclasses.replace(METACONTROLLER_PRESETS[os.environ.get("PRESET", "de
 if "SWITCH_BIAS" in os.environ:  # the switching unit's initial bias (MetacontrollerConfig.switch_bias_init, default 0)
     config = dataclasses.replace(config, metacontroller=dataclasses.replace(
         config.metacontroller, switch_bias_init=float(os.environ["SWITCH_BIAS"])))
-bias_tag = f"_bias{os.environ['SWITCH_BIAS']}" if "SWITCH_BIAS" in os.environ else ""
+run_tag = f"_bias{os.environ['SWITCH_BIAS']}" if "SWITCH_BIAS" in os.environ else ""
 if "KL_WEIGHT" in os.environ:  # α after the early phase and the ramp (the preset's 0.3 otherwise)
     config = dataclasses.replace(config, metacontroller=dataclasses.replace(
         config.metacontroller, kl_weight=float(os.environ["KL_WEIGHT"])))
-    bias_tag += f"_alpha{os.environ['KL_WEIGHT']}"
+    run_tag += f"_alpha{os.environ['KL_WEIGHT']}"
 t0 = time.time()
-mc_path = train_metacontroller(config, base, data, work_dir / f"metacontroller_seed{seed}{bias_tag}", progress=False)
+mc_path = train_metacontroller(config, base, data, work_dir / f"metacontroller_seed{seed}{run_tag}", progress=False)
 train_s = time.time() - t0
 mc = freeze(load_metacontroller(mc_path, base.config.width))
 result = {"run_dir": str(run_dir), "data": f"{n_episodes} expert episodes (eps 0, seed 20000) on the {len(walks)} seen-transition 6-subgoal walks",
