@@ -341,7 +341,18 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
         "episodes": int(len(stats.success)),
         "mean_length": float(stats.lengths.mean()),
         "mean_colors_visited": float(stats.colors_visited.mean()),
+        "endings": stats.ending_counts(),
     }
+
+
+def format_endings(row: dict[str, Any]) -> str:
+    """The unsuccessful endings of a result row, e.g. ``wrong_color 812 · timeout 3``; ``n/a`` for
+    rows written before endings were recorded."""
+    endings = row.get("endings")
+    if endings is None:
+        return "n/a"
+    failed = [f"{name} {count}" for name, count in endings.items() if name != "success" and count > 0]
+    return " · ".join(failed) if failed else "none"
 
 
 def write_report(results: dict[str, Any], out_dir: Path) -> None:
@@ -390,8 +401,8 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
         ]
     normalised_header = " normalised success |" if expert is not None else ""
     lines += [
-        f"| insertion layer | success rate |{normalised_header} episodes | mean colours visited (of {task_colors}) | mean length |",
-        "|---|---|---|---|---|" + ("---|" if expert is not None else ""),
+        f"| insertion layer | success rate |{normalised_header} episodes | mean colours visited (of {task_colors}) | mean length | unsuccessful endings |",
+        "|---|---|---|---|---|---|" + ("---|" if expert is not None else ""),
     ]
     for layer in sorted(controllers, key=int):
         row = controllers[layer]
@@ -400,7 +411,7 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
             normalised = f" {row['success_rate'] / expert['success_rate']:.3f} |" if expert["success_rate"] > 0 else " n/a |"
         lines.append(
             f"| {layer}{' (mid)' if int(layer) == mid else ''} | {row['success_rate']:.3f} |{normalised} {row['episodes']} | "
-            f"{row['mean_colors_visited']:.2f} | {row['mean_length']:.1f} |"
+            f"{row['mean_colors_visited']:.2f} | {row['mean_length']:.1f} | {format_endings(row)} |"
         )
     composition = results.get("composition")
     if composition:
@@ -429,9 +440,10 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
             rates = subgoal_completion_rates(row["colors_visited_counts"])
             cells = ["n/a" if r is None else f"{r:.2f}" for r in rates] + ["—"] * (longest - len(rates))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Unsteered base model", "", "| env | success rate | episodes | mean colours visited |", "|---|---|---|---|"]
+    lines += ["", "## Unsteered base model", "", "| env | success rate | episodes | mean colours visited | unsuccessful endings |",
+              "|---|---|---|---|---|"]
     for env_id, row in unsteered.items():
-        lines.append(f"| {env_id} | {row['success_rate']:.3f} | {row['episodes']} | {row['mean_colors_visited']:.2f} |")
+        lines.append(f"| {env_id} | {row['success_rate']:.3f} | {row['episodes']} | {row['mean_colors_visited']:.2f} | {format_endings(row)} |")
     write_text_atomic(out_dir / "report.md", "\n".join(lines) + "\n")
 
     figure, axis = plt.subplots(figsize=(5, 3.5))

@@ -37,14 +37,48 @@ class RolloutStats:
     """``(N,)`` int: steps until the episode ended."""
     colors_visited: np.ndarray
     """``(N,)`` int: progress reached along the task."""
+    endings: np.ndarray
+    """``(N,)`` str: why each episode ended, one of :data:`ENDINGS` (``"success"``, the env's
+    ``info["failure"]`` (``"wrong_color"``; the ant also ``"fell"``, ``"wall"``) or ``"timeout"``),
+    so a low success rate says whether the model walks the wrong way, falls or dawdles."""
 
     @property
     def success_rate(self) -> float:
         return float(self.success.mean())
 
+    def ending_counts(self) -> dict[str, int]:
+        """Episodes per ending, every key of :data:`ENDINGS` present (zero where none)."""
+        return {ending: int((self.endings == ending).sum()) for ending in ENDINGS}
+
     @staticmethod
     def concatenate(parts: list[RolloutStats]) -> RolloutStats:
-        return RolloutStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("success", "lengths", "colors_visited")))
+        names = ("success", "lengths", "colors_visited", "endings")
+        return RolloutStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
+
+
+ENDINGS: tuple[str, ...] = ("success", "wrong_color", "fell", "wall", "timeout")
+"""Every value of :attr:`RolloutStats.endings`: success, the envs' failure kinds (SPEC A§2.1, §2.2:
+a wrong colour; the ant's torso leaving its height range or its centre entering the wall cell),
+and truncation at the horizon."""
+
+
+def episode_endings(success: np.ndarray, failure: Any, truncated: np.ndarray) -> np.ndarray:
+    """``(B,)`` str endings of one vector-env step (meaningful where an episode ended there):
+    ``"success"``, else the info's failure kind, else ``"timeout"`` where truncated.
+
+    ``""`` where none applies (an episode still running); a failure kind outside
+    :data:`ENDINGS` raises ``ValueError`` rather than being filed under a wrong label.
+    """
+    failure = np.asarray(failure, dtype=object)
+    endings = np.where(np.asarray(truncated, dtype=bool), "timeout", "").astype(object)
+    has_failure = failure != None  # noqa: E711  (elementwise on an object array)
+    endings[has_failure] = failure[has_failure]
+    endings[np.asarray(success, dtype=bool)] = "success"
+    endings = endings.astype(str)
+    unknown = ~np.isin(endings, (*ENDINGS, ""))
+    if unknown.any():
+        raise ValueError(f"unknown failure kind {str(endings[unknown][0])!r} in the env's info; expected one of {ENDINGS}")
+    return endings
 
 
 def make_vector_env(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
@@ -91,6 +125,7 @@ def rollout_batch(
     success = np.zeros(n_envs, dtype=bool)
     lengths = np.zeros(n_envs, dtype=np.int64)
     colors_visited = np.zeros(n_envs, dtype=np.int64)
+    endings = np.full(n_envs, "", dtype=object)
     for t in range(max_steps):
         residual = model.step_lower(torch.from_numpy(np.asarray(obs, dtype=np.float32)), cache, layer)  # (B, W)
         if steering is not None:
@@ -102,11 +137,15 @@ def rollout_batch(
         ended = active & (terminated | truncated)
         success[ended] = infos["success"][ended]
         colors_visited[ended] = infos["colors_visited"][ended]
+        endings[ended] = new_endings = episode_endings(infos["success"], infos["failure"], truncated)[ended]
+        if (new_endings == "").any():
+            raise ValueError(f"step {t + 1}: an episode ended without success, failure kind or truncation")
         lengths[ended] = t + 1
         active &= ~ended
         if not active.any():
             break
-    return RolloutStats(success, lengths, colors_visited)
+    endings[active] = "timeout"  # still running at the horizon (a vector env always truncates first)
+    return RolloutStats(success, lengths, colors_visited, endings.astype(str))
 
 
 def evaluate_policy(

@@ -18,7 +18,7 @@ from agents.controllers import (
 )
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
 from agents.probes import PROBE_PRESETS, train_probes
-from agents.rollouts import evaluate_policy
+from agents.rollouts import ENDINGS, episode_endings, evaluate_policy
 from hier_envs.datasets import generate_grid_dataset
 
 
@@ -84,6 +84,38 @@ def test_evaluate_policy_is_seeded():
     assert len(first.success) == 12 and (first.lengths >= 1).all() and (first.lengths <= 100).all()
 
 
+@pytest.mark.parametrize("action", [0, 1, 2, 3])
+def test_rollout_endings_match_single_env_replays(action):
+    """A model that always takes ``action`` (greedy, huge bias): each episode's recorded ending and
+    length equal a single ``HierGrid-v0`` env replaying that action from the same seed."""
+    import gymnasium as gym
+
+    torch.manual_seed(0)
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    with torch.no_grad():
+        model.action_head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(action), 4) * 1e3)
+    stats = evaluate_policy(model, "HierGrid-v0", 24, seed=40, batch_envs=8, greedy=True)
+    env = gym.make("HierGrid-v0")
+    for episode in range(24):
+        env.reset(seed=40 + episode)
+        for length in range(1, 101):
+            _, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        expected = "success" if info["success"] else info["failure"] or "timeout"
+        assert (stats.endings[episode], stats.lengths[episode]) == (expected, length), episode
+    assert sum(stats.ending_counts().values()) == 24 and set(stats.endings) <= set(ENDINGS)
+
+
+def test_episode_endings_precedence_and_unknown_kinds():
+    endings = episode_endings(np.array([True, False, False, False, False]),
+                              np.array([None, "wrong_color", None, None, "fell"], dtype=object),
+                              np.array([True, True, True, False, False]))
+    assert endings.tolist() == ["success", "wrong_color", "timeout", "", "fell"]
+    with pytest.raises(ValueError, match="'lava'"):
+        episode_endings(np.array([False]), np.array(["lava"], dtype=object), np.array([False]))
+
+
 def test_full_linear_controllers_apply_their_own_matrix():
     controllers = SubgoalControllers(width=5, n_subgoals=4, rank=None)
     residual = torch.randn(3, 5)
@@ -109,7 +141,8 @@ def test_ant_rollouts_clip_actions_and_read_none_subgoals():
     first = evaluate_policy(model, "HierAnt-v0", 2, seed=3, batch_envs=2, greedy=True)
     second = evaluate_policy(model, "HierAnt-v0", 2, seed=3, batch_envs=2, greedy=True)
     np.testing.assert_array_equal(first.lengths, second.lengths)
-    assert len(first.success) == 2 and (first.lengths <= 500).all()
+    np.testing.assert_array_equal(first.endings, second.endings)
+    assert len(first.success) == 2 and (first.lengths <= 500).all() and set(first.endings) <= set(ENDINGS)
 
 
 @pytest.mark.parametrize("rank", [3, None])

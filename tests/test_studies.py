@@ -34,6 +34,10 @@ def test_base_model_study_writes_a_parsable_report(base_study):
     assert "Where composition breaks" in report and "unseen transitions, 3 subgoals" in report
     assert all(sum(row["colors_visited_counts"]) == 16 for row in saved["composition"].values())
     assert "| k = 6 |" in report
+    for row in [*saved["controllers"].values(), *saved["unsteered"].values()]:  # every episode has one ending
+        assert sum(row["endings"].values()) == row["episodes"]
+        assert row["endings"]["success"] == round(row["success_rate"] * row["episodes"])
+    assert "unsuccessful endings" in report
 
 
 def test_ant_base_model_study_runs_end_to_end(tmp_path):
