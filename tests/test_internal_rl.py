@@ -70,6 +70,27 @@ def test_collect_acts_only_at_switches_and_matches_full_forward(frozen_parts):
     assert set(batch.returns.tolist()) <= {0.0, 1.0} and (batch.lengths >= 1).all()
 
 
+def test_recomputed_log_probs_see_the_rollouts_inputs_in_order():
+    """§9.2 item 8: the update's log-probs (ρ = 1 before any step) equal the rollout's when the
+    policy's mean depends on its inputs and recurrent state (a zero mean head would hide a
+    misordered or misaligned decision sequence), over episodes with several decisions each."""
+    torch.manual_seed(1)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    metacontroller = Metacontroller(base.config.width, MetacontrollerConfig(switch_bias_init=0.3))
+    environment = InternalRLEnvironment(base, metacontroller, "HierGrid-v0", 8, switch_threshold=0.5)
+    policy = CodePolicy(base.config.width, 8, 16, -0.5)
+    with torch.no_grad():
+        policy.mean_head.weight.normal_(0.0, 1.0)
+        policy.mean_head.bias.normal_(0.0, 1.0)
+    batch = environment.collect(policy, seed=11, generator=torch.Generator().manual_seed(2))
+    counts = batch.decision_mask.sum(1)
+    assert counts.max() >= 3  # several decisions: the GRU state matters
+    recomputed = policy.sequence_log_prob(batch.residuals, batch.codes)
+    torch.testing.assert_close(recomputed[batch.decision_mask], batch.log_probs[batch.decision_mask], atol=1e-5, rtol=1e-5)
+    shuffled = policy.sequence_log_prob(batch.residuals.flip(0), batch.codes)  # another episode's inputs
+    assert not torch.allclose(shuffled[batch.decision_mask], batch.log_probs[batch.decision_mask], atol=1e-3)
+
+
 def test_cached_rollout_equals_reencoding_the_history(frozen_parts):
     """§9.2 item 9 end to end: KV-cached collection = re-encoding the full context at every step."""
     base, metacontroller = frozen_parts
