@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.baselines.sb3_agents import HYPERPARAMS, SB3_ALGORITHMS, resolve_hyperparams, train_sb3_baseline
+from agents.baselines.sb3_agents import (
+    HYPERPARAMS,
+    PROGRESS_FIELDS,
+    SB3_ALGORITHMS,
+    resolve_hyperparams,
+    train_sb3_baseline,
+)
+from agents.training_utils import CsvLog
 
 FAST = {"recurrent_ppo": {"n_steps": 16}, "ppo": {"n_steps": 16}, "dqn": {"learning_starts": 50}}
 
@@ -52,6 +59,11 @@ def test_same_seed_same_curve_and_model(algo: str, tmp_path: Path) -> None:
     assert first["privileged"] is (algo != "recurrent_ppo")
     saved = json.loads((tmp_path / "a" / "curve.json").read_text())
     assert saved["curve"] == first["curve"]
+    progress = CsvLog(tmp_path / "a" / "progress.csv", PROGRESS_FIELDS, "episodes").read()  # written as it went
+    assert [(int(row["episodes"]), int(row["env_steps"]), float(row["success_rate"])) for row in progress] == [
+        (point["episodes"], point["env_steps"], point["success_rate"]) for point in first["curve"]]
+    _train(algo, tmp_path / "a")  # a rerun in the same folder starts its log afresh
+    assert len(CsvLog(tmp_path / "a" / "progress.csv", PROGRESS_FIELDS, "episodes").read()) == len(progress)
     model_a = SB3_ALGORITHMS[algo].algorithm_class.load(tmp_path / "a" / "model.zip", device="cpu")
     model_b = SB3_ALGORITHMS[algo].algorithm_class.load(tmp_path / "b" / "model.zip", device="cpu")
     for (name, tensor_a), tensor_b in zip(model_a.policy.state_dict().items(), model_b.policy.state_dict().values()):

@@ -42,6 +42,9 @@ Implementation details (for the benchmark tables):
 - **Saving and resume.** The final model is saved with ``model.save`` (written to a temporary
   name and renamed). Resume is at run granularity: the harness (``benchmarks/run_all.py``)
   skips runs whose result JSON exists; an interrupted SB3 run restarts from scratch.
+- **Progress.** Each evaluation point is also appended to ``progress.csv`` in ``out_dir`` as it
+  is measured (a restarted run starts the file afresh), so a long run can be watched
+  (``tail -f``) and an interrupted one still shows how far it got.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 import hier_envs  # noqa: F401  (registers the env ids)
+from agents.training_utils import CsvLog
 from hier_envs.atomic_io import atomic_write, write_json_atomic
 from hier_envs.wrappers import PrivilegedProgressWrapper
 
@@ -81,6 +85,9 @@ EVAL_SEED_OFFSET = 10_000
 """Eval env ``i`` is seeded ``seed + EVAL_SEED_OFFSET + i``, disjoint from the training seeds."""
 MAX_EVAL_ENVS = 8
 """At most this many eval envs (fewer when ``eval_episodes`` is smaller)."""
+
+PROGRESS_FIELDS: tuple[str, ...] = ("episodes", "env_steps", "success_rate", "wall_s", "eval_wall_s")
+"""Columns of a run's ``progress.csv`` (module docstring, "Progress")."""
 
 
 @dataclass(frozen=True)
@@ -330,7 +337,8 @@ def train_sb3_baseline(
         both the run stops at whichever is reached first (module docstring, "Budget").
     seed: seeds the model and the training and eval envs (module docstring, "Seeding").
     eval_every_episodes, eval_episodes: evaluation schedule and size.
-    out_dir: receives ``model.zip`` (the final SB3 model) and ``curve.json`` (the return value).
+    out_dir: receives ``model.zip`` (the final SB3 model), ``curve.json`` (the return value) and
+        ``progress.csv`` (the curve so far, one row per evaluation as it happens).
     progress: show a tqdm bar over training episodes.
     hyperparam_overrides: keys replacing :data:`HYPERPARAMS` entries (presets use this).
     env_kwargs: extra ``gym.make`` keywords.
@@ -374,6 +382,8 @@ def train_sb3_baseline(
     )
     curve: list[dict[str, Any]] = []
     clock = {"start": time.perf_counter(), "eval": 0.0}
+    progress_log = CsvLog(out_dir / "progress.csv", PROGRESS_FIELDS, step_field="episodes")
+    progress_log.truncate_after(-1)  # a restarted run starts its log afresh
 
     def evaluate(episodes: int, env_steps: int) -> None:
         eval_start = time.perf_counter()
@@ -396,6 +406,7 @@ def train_sb3_baseline(
             }
         )
         clock["eval"] += eval_end - eval_start
+        progress_log.append({**curve[-1], "eval_wall_s": round(eval_end - eval_start, 4)})
 
     callback = _EpisodeBudgetCallback(total_episodes, eval_every_episodes, evaluate, progress)
     try:
