@@ -14,14 +14,15 @@ import numpy as np
 import torch
 
 from agents.controllers import controlled_action_nll, load_subgoal_controllers
+from agents.models.controller import freeze
 from agents.pretrain import load_base_model
 from hier_envs.atomic_io import write_json_atomic
 from hier_envs.datasets import load_dataset
 
 torch.set_num_threads(1)
 run_dir = Path(sys.argv[1])
-model = load_base_model(run_dir / "base_model" / "model.pt").eval().requires_grad_(False)
-controllers = load_subgoal_controllers(run_dir / "controllers" / "layer_4.pt", model.config.width).eval().requires_grad_(False)
+model = freeze(load_base_model(run_dir / "base_model" / "model.pt"))
+controllers = freeze(load_subgoal_controllers(run_dir / "controllers" / "layer_4.pt", model.config.width))
 dstar = load_dataset(run_dir / "data_Dstar.npz")
 
 

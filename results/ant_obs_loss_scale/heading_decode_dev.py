@@ -13,15 +13,14 @@ import numpy as np
 from hier_envs.datasets import load_dataset
 
 data = load_dataset(sys.argv[1])
-obs, sub, lengths = data.observations, data.subgoals, data.episode_lengths
-starts = np.concatenate([[0], np.cumsum(lengths + 1)])[:-1]  # each episode stores T+1 observations
-act_starts = np.concatenate([[0], np.cumsum(lengths)])[:-1]
-print("episodes", data.n_episodes, "steps", int(lengths.sum()), "obs", obs.shape, "subgoals", sub.shape)
+sub = data.subgoals
+print("episodes", data.n_episodes, "steps", data.n_steps, "obs", data.observations.shape, "subgoals", sub.shape)
+episodes = [data.episode(e) for e in range(data.n_episodes)]  # observations (T+1, D), subgoals (T,)
 for k in (5, 10, 20):
     hits = total = 0
-    for e in range(data.n_episodes):
-        o = obs[starts[e]: starts[e] + lengths[e]]  # (T, 41): o_t for the T action steps
-        g = sub[act_starts[e]: act_starts[e] + lengths[e]]  # (T,)
+    for episode in episodes:
+        o = episode["observations"][:-1]  # (T, 41): o_t for the T action steps
+        g = episode["subgoals"]  # (T,)
         xy = o[:, 27:29]
         rel = o[:, 29:37].reshape(-1, 4, 2)
         d = xy[k:] - xy[:-k]  # displacement over the last k steps, at t = k..T-1

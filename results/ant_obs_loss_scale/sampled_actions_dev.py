@@ -12,14 +12,15 @@ from pathlib import Path
 import torch
 
 from agents.controllers import evaluate_subgoal_controllers, load_subgoal_controllers
+from agents.models.controller import freeze
 from agents.pretrain import load_base_model
 from agents.rollouts import evaluate_policy
 from hier_envs.atomic_io import write_json_atomic
 
 torch.set_num_threads(1)
 run_dir = Path(sys.argv[1])
-model = load_base_model(run_dir / "base_model" / "model.pt").eval().requires_grad_(False)
-controllers = load_subgoal_controllers(run_dir / "controllers" / "layer_4.pt", model.config.width).eval().requires_grad_(False)
+model = freeze(load_base_model(run_dir / "base_model" / "model.pt"))
+controllers = freeze(load_subgoal_controllers(run_dir / "controllers" / "layer_4.pt", model.config.width))
 rows = {}
 for env_id in ("HierAnt-v0", "HierAnt-Pretrain-v0"):
     for name, greedy in (("sampled", False), ("greedy", True)):
