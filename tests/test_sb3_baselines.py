@@ -9,21 +9,31 @@ import pytest
 import torch
 
 from agents.baselines.sb3_agents import (
+    CHECKPOINT_NAME,
     HYPERPARAMS,
     PROGRESS_FIELDS,
     SB3_ALGORITHMS,
     resolve_hyperparams,
     train_sb3_baseline,
 )
+from agents.checkpoints import CheckpointError
 from agents.training_utils import CsvLog
 
 FAST = {"recurrent_ppo": {"n_steps": 16}, "ppo": {"n_steps": 16}, "dqn": {"learning_starts": 50}}
 
 
-def _train(algo: str, out_dir: Path, seed: int = 0, episodes: int | None = 30, timesteps: int | None = None) -> dict:
+def _train(algo: str, out_dir: Path, seed: int = 0, episodes: int | None = 30, timesteps: int | None = None,
+           **kwargs: object) -> dict:
     return train_sb3_baseline(
-        algo, "HierGrid-v0", episodes, timesteps, seed, 15, 4, out_dir, False, hyperparam_overrides=FAST[algo]
+        algo, "HierGrid-v0", episodes, timesteps, seed, 15, 4, out_dir, False, hyperparam_overrides=FAST[algo], **kwargs
     )
+
+
+def _same_weights(path_a: Path, path_b: Path, algo: str) -> None:
+    model_a = SB3_ALGORITHMS[algo].algorithm_class.load(path_a, device="cpu")
+    model_b = SB3_ALGORITHMS[algo].algorithm_class.load(path_b, device="cpu")
+    for (name, tensor_a), tensor_b in zip(model_a.policy.state_dict().items(), model_b.policy.state_dict().values()):
+        assert torch.equal(tensor_a, tensor_b), name
 
 
 def _without_wall(curve: list[dict]) -> list[dict]:
@@ -64,10 +74,52 @@ def test_same_seed_same_curve_and_model(algo: str, tmp_path: Path) -> None:
         (point["episodes"], point["env_steps"], point["success_rate"]) for point in first["curve"]]
     _train(algo, tmp_path / "a")  # a rerun in the same folder starts its log afresh
     assert len(CsvLog(tmp_path / "a" / "progress.csv", PROGRESS_FIELDS, "episodes").read()) == len(progress)
-    model_a = SB3_ALGORITHMS[algo].algorithm_class.load(tmp_path / "a" / "model.zip", device="cpu")
-    model_b = SB3_ALGORITHMS[algo].algorithm_class.load(tmp_path / "b" / "model.zip", device="cpu")
-    for (name, tensor_a), tensor_b in zip(model_a.policy.state_dict().items(), model_b.policy.state_dict().values()):
-        assert torch.equal(tensor_a, tensor_b), name
+    _same_weights(tmp_path / "a" / "model.zip", tmp_path / "b" / "model.zip", algo)
+    assert first["finished"] and not (tmp_path / "a" / CHECKPOINT_NAME).exists()
+
+
+@pytest.mark.parametrize("algo", GRID_ALGOS)
+def test_interrupted_run_resumes_to_the_same_curve_and_model(algo: str, tmp_path: Path) -> None:
+    """SPEC B4: a run stopped mid-way and called again equals an uninterrupted one, weights included
+    (training envs mid-episode, RNGs, DQN's replay buffer and RecurrentPPO's LSTM state all restored)."""
+    whole = _train(algo, tmp_path / "whole", episodes=60)
+    partial = _train(algo, tmp_path / "cut", episodes=60, stop_after_episodes=20)
+    assert partial["finished"] is False and partial["model_path"] is None
+    assert 20 <= partial["episodes"] < whole["episodes"]
+    assert (tmp_path / "cut" / CHECKPOINT_NAME).exists() and not (tmp_path / "cut" / "curve.json").exists()
+    resumed = _train(algo, tmp_path / "cut", episodes=60)
+    assert resumed["finished"] and _without_wall(resumed["curve"]) == _without_wall(whole["curve"])
+    assert (resumed["episodes"], resumed["env_steps"]) == (whole["episodes"], whole["env_steps"])
+    _same_weights(tmp_path / "whole" / "model.zip", tmp_path / "cut" / "model.zip", algo)
+    assert not (tmp_path / "cut" / CHECKPOINT_NAME).exists()  # deleted once the result is written
+    progress = CsvLog(tmp_path / "cut" / "progress.csv", PROGRESS_FIELDS, "episodes").read()
+    assert [int(row["episodes"]) for row in progress] == [point["episodes"] for point in whole["curve"]]
+    assert all(later["wall_s"] >= earlier["wall_s"] for earlier, later in zip(resumed["curve"], resumed["curve"][1:]))
+
+
+def test_ant_sac_resumes_exactly(tmp_path: Path) -> None:
+    """The MuJoCo training env is checkpointed mid-episode too (issue #7's SAC baseline)."""
+    fast = {"learning_starts": 50}
+
+    def run(name: str, **kwargs: object) -> dict:
+        return train_sb3_baseline("sac_privileged", "HierAnt-v0", 3, None, 0, 1, 1, tmp_path / name, False,
+                                  hyperparam_overrides=fast, **kwargs)
+
+    whole = run("whole")
+    assert run("cut", stop_after_episodes=1)["finished"] is False
+    resumed = run("cut")
+    assert _without_wall(resumed["curve"]) == _without_wall(whole["curve"])
+    _same_weights(tmp_path / "whole" / "model.zip", tmp_path / "cut" / "model.zip", "sac_privileged")
+
+
+def test_checkpoint_of_another_run_or_corrupt_is_refused(tmp_path: Path) -> None:
+    _train("ppo", tmp_path / "run", episodes=60, stop_after_episodes=20)
+    with pytest.raises(CheckpointError, match=CHECKPOINT_NAME):
+        _train("ppo", tmp_path / "run", seed=1, episodes=60)  # another seed: not this run's checkpoint
+    checkpoint = tmp_path / "run" / CHECKPOINT_NAME
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=CHECKPOINT_NAME):
+        _train("ppo", tmp_path / "run", episodes=60)
 
 
 def test_timestep_budget_and_different_seed(tmp_path: Path) -> None:
@@ -89,4 +141,8 @@ def test_bad_arguments_raise(tmp_path: Path) -> None:
         train_sb3_baseline("ppo", "HierGrid-v0", 0, None, 0, 5, 2, tmp_path)
     with pytest.raises(ValueError, match="seed"):
         train_sb3_baseline("ppo", "HierGrid-v0", 10, None, -1, 5, 2, tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_every_s"):
+        train_sb3_baseline("ppo", "HierGrid-v0", 10, None, 0, 5, 2, tmp_path, checkpoint_every_s=-1.0)
+    with pytest.raises(ValueError, match="stop_after_episodes"):
+        train_sb3_baseline("ppo", "HierGrid-v0", 10, None, 0, 5, 2, tmp_path, stop_after_episodes=0)
     assert set(HYPERPARAMS) == set(SB3_ALGORITHMS)

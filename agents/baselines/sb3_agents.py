@@ -38,13 +38,21 @@ Implementation details (for the benchmark tables):
 - **Seeding.** Training env ``i`` is seeded ``seed + i``, eval env ``i`` is seeded
   ``seed + EVAL_SEED_OFFSET + i``, and the model gets ``seed``. With
   ``torch.set_num_threads(1)`` on CPU the same seed gives the same curve (``wall_s`` aside).
-- **Timing.** ``wall_s`` in the curve is training wall-clock time *excluding* evaluation.
+- **Timing.** ``wall_s`` in the curve is training wall-clock time *excluding* evaluation and
+  checkpoint writing, summed over resumes.
 - **Saving and resume.** The final model is saved with ``model.save`` (written to a temporary
-  name and renamed). Resume is at run granularity: the harness (``benchmarks/run_all.py``)
-  skips runs whose result JSON exists; an interrupted SB3 run restarts from scratch.
+  name and renamed). While training, a whole-run checkpoint (``checkpoint.zip``:
+  :mod:`agents.baselines.sb3_checkpoint`) is written at the first rollout start after every
+  ``checkpoint_every_s`` seconds; calling again with the same arguments resumes from it and
+  gives the same curve and weights as an uninterrupted run (tested), so an interrupted run
+  loses at most that interval. Another configuration in the same ``out_dir`` is refused. The
+  checkpoint is deleted once ``curve.json`` and ``model.zip`` are written (DQN's holds its
+  replay buffer, hundreds of MB); calling again after that trains afresh. The harness
+  (``benchmarks/run_all.py``) skips runs whose result JSON exists.
 - **Progress.** Each evaluation point is also appended to ``progress.csv`` in ``out_dir`` as it
-  is measured (a restarted run starts the file afresh), so a long run can be watched
-  (``tail -f``) and an interrupted one still shows how far it got.
+  is measured, so a long run can be watched (``tail -f``) and an interrupted one still shows
+  how far it got. A fresh run starts the file afresh; a resumed one drops the rows measured
+  after its checkpoint (they are measured again).
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 import hier_envs  # noqa: F401  (registers the env ids)
+from agents.baselines.sb3_checkpoint import load_sb3_checkpoint, save_sb3_checkpoint
 from agents.training_utils import CsvLog
 from hier_envs.atomic_io import atomic_write, write_json_atomic
 from hier_envs.wrappers import PrivilegedProgressWrapper
@@ -88,6 +97,8 @@ MAX_EVAL_ENVS = 8
 
 PROGRESS_FIELDS: tuple[str, ...] = ("episodes", "env_steps", "success_rate", "wall_s", "eval_wall_s")
 """Columns of a run's ``progress.csv`` (module docstring, "Progress")."""
+CHECKPOINT_NAME = "checkpoint.zip"
+"""The whole-run checkpoint in ``out_dir`` (module docstring, "Saving and resume")."""
 
 
 @dataclass(frozen=True)
@@ -236,7 +247,13 @@ def resolve_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | N
 
 
 class _EpisodeBudgetCallback(BaseCallback):
-    """Counts training episodes, evaluates on schedule and stops at the episode budget."""
+    """Counts training episodes, evaluates on schedule, checkpoints and stops at the episode budget.
+
+    ``checkpoint()`` is called at a rollout start (module :mod:`agents.baselines.sb3_checkpoint`)
+    once ``checkpoint_every_s`` seconds have passed since the last one, or once
+    ``stop_after_episodes`` episodes are done; in the latter case training then stops at the next
+    step without counting it (the state after the checkpoint is discarded).
+    """
 
     def __init__(
         self,
@@ -244,23 +261,43 @@ class _EpisodeBudgetCallback(BaseCallback):
         eval_every_episodes: int,
         evaluate: Any,
         progress: bool,
+        *,
+        checkpoint: Any,
+        checkpoint_every_s: float,
+        stop_after_episodes: int | None,
+        episodes: int = 0,
+        next_eval: int | None = None,
     ) -> None:
         super().__init__()
         self.total_episodes = total_episodes
         self.eval_every_episodes = eval_every_episodes
         self.evaluate = evaluate
-        self.episodes = 0
-        self.next_eval = eval_every_episodes
+        self.episodes = episodes
+        self.next_eval = eval_every_episodes if next_eval is None else next_eval
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.checkpoint_every_s = checkpoint_every_s
+        self.stop_after_episodes = stop_after_episodes
+        self.stopped = False
+        self._last_checkpoint = time.perf_counter()
         self._bar: Any = None
 
     def _on_training_start(self) -> None:
         if self.progress:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.total_episodes, unit="ep", desc=type(self.model).__name__)
+            self._bar = tqdm(total=self.total_episodes, initial=self.episodes, unit="ep", desc=type(self.model).__name__)
+
+    def _on_rollout_start(self) -> None:
+        stop = self.stop_after_episodes is not None and self.episodes >= self.stop_after_episodes
+        if stop or time.perf_counter() - self._last_checkpoint >= self.checkpoint_every_s:
+            self.checkpoint(self)
+            self._last_checkpoint = time.perf_counter()
+        self.stopped = stop
 
     def _on_step(self) -> bool:
+        if self.stopped:
+            return False
         finished = int(np.sum(self.locals["dones"]))
         self.episodes += finished
         if self._bar is not None and finished:
@@ -325,8 +362,10 @@ def train_sb3_baseline(
     *,
     hyperparam_overrides: Mapping[str, Any] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    checkpoint_every_s: float = 600.0,
+    stop_after_episodes: int | None = None,
 ) -> dict[str, Any]:
-    """Train one stock SB3 baseline from scratch and return its learning curve (SPEC B6).
+    """Train one stock SB3 baseline from scratch, or resume it, and return its learning curve (SPEC B6).
 
     Parameters
     ----------
@@ -342,8 +381,13 @@ def train_sb3_baseline(
     progress: show a tqdm bar over training episodes.
     hyperparam_overrides: keys replacing :data:`HYPERPARAMS` entries (presets use this).
     env_kwargs: extra ``gym.make`` keywords.
+    checkpoint_every_s: seconds between whole-run checkpoints (module docstring, "Saving and
+        resume"); they do not change the run, only how much an interruption costs.
+    stop_after_episodes: end the call at the first rollout start with at least this many
+        training episodes done, after writing a checkpoint (tests of resumption); the result then
+        has ``finished`` False and no ``model_path``.
 
-    Returns a JSON-ready dict: ``algo``, ``env_id``, ``seed``, ``privileged``,
+    Returns a JSON-ready dict: ``finished``, ``algo``, ``env_id``, ``seed``, ``privileged``,
     ``eval_deterministic``, ``curve`` (a list of ``{"episodes", "env_steps", "success_rate",
     "wall_s"}``, first point before training), ``final_success_rate`` (the last point),
     ``episodes``, ``env_steps``, ``wall_s`` (training time without evaluation),
@@ -363,27 +407,50 @@ def train_sb3_baseline(
     env_kwargs = dict(env_kwargs or {})
     seed = int(seed)
 
+    if isinstance(checkpoint_every_s, bool) or not isinstance(checkpoint_every_s, (int, float)) \
+            or not checkpoint_every_s >= 0:
+        raise ValueError(f"checkpoint_every_s must be a number >= 0, got {checkpoint_every_s!r}")
+    stop_after_episodes = _positive_int("stop_after_episodes", stop_after_episodes, allow_none=True)
+
     torch.set_num_threads(1)
     constructor_kwargs = {k: v for k, v in hyperparams.items() if k not in ("n_envs", "policy")}
     n_envs = hyperparams["n_envs"]
-    train_envs = _make_envs(env_id, n_envs, seed, spec.privileged, env_kwargs)
     n_eval_envs = min(eval_episodes, MAX_EVAL_ENVS)
     eval_seed = seed + EVAL_SEED_OFFSET
-    eval_envs = _make_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
     # With an episode budget, SB3 still needs a timestep total (for its schedules): the most
     # steps the budget can take, (episodes + episodes still running) x horizon.
     episode_bound = None
     if total_episodes is not None:
         episode_bound = (total_episodes + n_envs) * _max_episode_steps(env_id, env_kwargs)
     learn_timesteps = min(b for b in (total_timesteps, episode_bound) if b is not None)
+    run_config = {
+        "algo": algo, "env_id": env_id, "seed": seed, "total_episodes": total_episodes,
+        "total_timesteps": total_timesteps, "eval_every_episodes": eval_every_episodes,
+        "eval_episodes": eval_episodes, "hyperparams": _jsonable(hyperparams), "env_kwargs": _jsonable(env_kwargs),
+    }
 
-    model = spec.algorithm_class(
-        hyperparams["policy"], train_envs, seed=seed, device="cpu", verbose=0, **constructor_kwargs
-    )
-    curve: list[dict[str, Any]] = []
-    clock = {"start": time.perf_counter(), "eval": 0.0}
+    checkpoint_path = out_dir / CHECKPOINT_NAME
     progress_log = CsvLog(out_dir / "progress.csv", PROGRESS_FIELDS, step_field="episodes")
-    progress_log.truncate_after(-1)  # a restarted run starts its log afresh
+    eval_envs = _make_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
+    if checkpoint_path.exists():
+        model, train_envs, state = load_sb3_checkpoint(checkpoint_path, spec.algorithm_class, run_config)
+        curve: list[dict[str, Any]] = state["curve"]
+        progress_log.truncate_after(curve[-1]["episodes"])  # rows after the checkpoint are measured again
+        counters = {"episodes": state["episodes"], "next_eval": state["next_eval"]}
+    else:
+        train_envs = _make_envs(env_id, n_envs, seed, spec.privileged, env_kwargs)
+        model = spec.algorithm_class(
+            hyperparams["policy"], train_envs, seed=seed, device="cpu", verbose=0, **constructor_kwargs
+        )
+        curve, state = [], {"train_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0}
+        progress_log.truncate_after(-1)  # a fresh run starts its log afresh
+        counters = {"episodes": 0, "next_eval": eval_every_episodes}
+    # perf_counter() - start = train + eval + checkpoint time so far, summed over resumes
+    clock = {"start": time.perf_counter() - state["train_s"] - state["eval_s"] - state["checkpoint_s"],
+             "eval": state["eval_s"], "checkpoint": state["checkpoint_s"]}
+
+    def train_seconds(now: float) -> float:
+        return now - clock["start"] - clock["eval"] - clock["checkpoint"]
 
     def evaluate(episodes: int, env_steps: int) -> None:
         eval_start = time.perf_counter()
@@ -402,24 +469,40 @@ def train_sb3_baseline(
                 "episodes": int(episodes),
                 "env_steps": int(env_steps),
                 "success_rate": success_rate,
-                "wall_s": round(eval_start - clock["start"] - clock["eval"], 4),
+                "wall_s": round(train_seconds(eval_start), 4),
             }
         )
         clock["eval"] += eval_end - eval_start
         progress_log.append({**curve[-1], "eval_wall_s": round(eval_end - eval_start, 4)})
 
-    callback = _EpisodeBudgetCallback(total_episodes, eval_every_episodes, evaluate, progress)
+    def checkpoint(callback: _EpisodeBudgetCallback) -> None:
+        start = time.perf_counter()
+        save_sb3_checkpoint(checkpoint_path, model, train_envs, {
+            "config": run_config, "curve": curve, "episodes": callback.episodes, "next_eval": callback.next_eval,
+            "train_s": train_seconds(start), "eval_s": clock["eval"], "checkpoint_s": clock["checkpoint"],
+        })
+        clock["checkpoint"] += time.perf_counter() - start
+
+    callback = _EpisodeBudgetCallback(
+        total_episodes, eval_every_episodes, evaluate, progress, checkpoint=checkpoint,
+        checkpoint_every_s=float(checkpoint_every_s), stop_after_episodes=stop_after_episodes, **counters,
+    )
+    model_path: Path | None = None
     try:
-        evaluate(0, 0)
-        model.learn(total_timesteps=learn_timesteps, callback=callback, progress_bar=False)
-        if curve[-1]["episodes"] != callback.episodes or curve[-1]["env_steps"] != model.num_timesteps:
-            evaluate(callback.episodes, model.num_timesteps)
-        model_path = _save_model_atomic(model, out_dir / "model.zip")
+        if not curve:
+            evaluate(0, 0)
+        model.learn(total_timesteps=learn_timesteps - model.num_timesteps, callback=callback,
+                    reset_num_timesteps=False, progress_bar=False)
+        if not callback.stopped:
+            if curve[-1]["episodes"] != callback.episodes or curve[-1]["env_steps"] != model.num_timesteps:
+                evaluate(callback.episodes, model.num_timesteps)
+            model_path = _save_model_atomic(model, out_dir / "model.zip")
     finally:
         train_envs.close()
         eval_envs.close()
 
     result = {
+        "finished": not callback.stopped,
         "algo": algo,
         "env_id": env_id,
         "seed": seed,
@@ -437,9 +520,11 @@ def train_sb3_baseline(
         "wall_s": curve[-1]["wall_s"],
         "eval_wall_s": round(clock["eval"], 4),
         "hyperparams": _jsonable(hyperparams),
-        "model_path": str(model_path),
+        "model_path": None if model_path is None else str(model_path),
     }
-    write_json_atomic(out_dir / "curve.json", result)
+    if model_path is not None:
+        write_json_atomic(out_dir / "curve.json", result)
+        checkpoint_path.unlink(missing_ok=True)  # finished: the result replaces it
     return result
 
 
