@@ -248,7 +248,9 @@ def test_config_dict_round_trip_and_legacy_transformer_dicts():
     assert isinstance(build_base_model(SMOKE), HawkSSM)
     assert isinstance(build_base_model(TRANSFORMER_PRESETS["smoke"]), CausalTransformer)
     assert HAWK_PRESETS["paper"] == HawkConfig(width=256, lru_width=256, n_layers=8, n_heads=8, mlp_hidden=512)
-    assert ANT_PRETRAIN_PRESETS["paper"].obs_loss_weight == 10.0 and ANT_PRETRAIN_PRESETS["default"].obs_loss_weight == 10.0
+    assert ANT_PRETRAIN_PRESETS["paper"].obs_loss_weight == 10.0
+    # default: the paper's λ = 10 per observation dimension, on the summed NLL (agents/pretrain.py)
+    assert ANT_PRETRAIN_PRESETS["default"].obs_loss_weight == 10.0 / 41 == 0.24390243902439024
 
 
 @pytest.fixture(scope="module")
