@@ -48,6 +48,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.checkpoints import CheckpointError, capture_rng_state, restore_rng_state
+from agents.training_utils import check_same_config
 from hier_envs.atomic_io import atomic_write
 
 __all__ = ["SB3_CHECKPOINT_VERSION", "load_sb3_checkpoint", "save_sb3_checkpoint"]
@@ -93,8 +94,9 @@ def load_sb3_checkpoint(path: str | os.PathLike[str], algorithm_class: type[Base
                         expected_config: Mapping[str, Any]) -> tuple[BaseAlgorithm, VecEnv, dict[str, Any]]:
     """Restore ``(model, train_envs, run_state)`` from :func:`save_sb3_checkpoint`'s archive.
 
-    ``expected_config`` must equal the stored ``run_state["config"]`` (compared as JSON), else
-    :class:`CheckpointError`: a run directory is not reused for another run. The global RNGs
+    ``expected_config`` must equal the stored ``run_state["config"]``
+    (:func:`agents.training_utils.check_same_config`), else :class:`CheckpointError`: a run
+    directory is not reused for another run. The global RNGs
     are restored last, after SB3's ``load`` has reseeded them.
     """
     path = Path(path)
@@ -118,11 +120,7 @@ def load_sb3_checkpoint(path: str | os.PathLike[str], algorithm_class: type[Base
         raise CheckpointError(f"{path}: unreadable SB3 checkpoint ({type(error).__name__}: {error})") from error
     if state.get("version") != SB3_CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: SB3 checkpoint version {state.get('version')!r}, expected {SB3_CHECKPOINT_VERSION}")
-    if json.loads(json.dumps(dict(expected_config))) != state.get("config"):
-        raise CheckpointError(
-            f"{path}: this run directory was made for another SB3 run; use a new directory "
-            f"(stored {state.get('config')}, requested {dict(expected_config)})"
-        )
+    check_same_config(path, state, expected_config, "SB3 run configuration")
     train_envs = pickle.loads(envs_bytes)
     # force_reset=False keeps the saved last observation, so learn() continues the envs' episodes
     model = algorithm_class.load(io.BytesIO(model_bytes), env=train_envs, device="cpu", force_reset=False)
