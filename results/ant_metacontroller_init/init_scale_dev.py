@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.controllers import controlled_action_nll
 from agents.internal_rl_study import heldout_rate_distortion
 from agents.metacontroller import Metacontroller
 from agents.models.controller import freeze
@@ -44,14 +45,9 @@ preset = ANT_METACONTROLLER_PRESETS["default"]
 
 
 def base_nll(dataset) -> float:
-    total, steps = 0.0, 0.0
+    """The plain model's held-out action NLL per step (no controller)."""
     with torch.no_grad():
-        for start in range(0, dataset.n_episodes, 256):
-            batch = batch_tensors(dataset, np.arange(start, min(start + 256, dataset.n_episodes)))
-            nll = base.action_nll_per_step(base(batch["observations"]), batch["actions"])
-            total += float((nll * batch["mask"]).sum())
-            steps += float(batch["mask"].sum())
-    return total / steps
+        return controlled_action_nll(base, None, dataset, layer)
 
 
 mode = sys.argv[1]
