@@ -477,7 +477,7 @@ def train_sb3_baseline(
 
     def checkpoint(callback: _EpisodeBudgetCallback) -> None:
         start = time.perf_counter()
-        save_sb3_checkpoint(checkpoint_path, model, train_envs, {
+        save_sb3_checkpoint(checkpoint_path, model, {
             "config": run_config, "curve": curve, "episodes": callback.episodes, "next_eval": callback.next_eval,
             "train_s": train_seconds(start), "eval_s": clock["eval"], "checkpoint_s": clock["checkpoint"],
         })

@@ -59,9 +59,9 @@ SB3_CHECKPOINT_VERSION = 1
 _MEMBERS = ("state.json", "model.zip", "envs.pkl", "rng.pkl")
 
 
-def save_sb3_checkpoint(path: str | os.PathLike[str], model: BaseAlgorithm, train_envs: VecEnv,
-                        run_state: Mapping[str, Any]) -> Path:
-    """Write ``model``, its training envs, the RNGs and ``run_state`` to ``path`` atomically.
+def save_sb3_checkpoint(path: str | os.PathLike[str], model: BaseAlgorithm, run_state: Mapping[str, Any]) -> Path:
+    """Write ``model``, its training envs (``model.get_env()``), the RNGs and ``run_state`` to
+    ``path`` atomically.
 
     ``run_state`` must be JSON-serialisable and hold a ``"config"`` entry identifying the run
     (checked again on load). Call it between rollouts (module docstring); it draws no random
@@ -81,7 +81,7 @@ def save_sb3_checkpoint(path: str | os.PathLike[str], model: BaseAlgorithm, trai
     with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("state.json", state_json)
         archive.writestr("model.zip", model_bytes.getvalue())
-        archive.writestr("envs.pkl", cloudpickle.dumps(train_envs))
+        archive.writestr("envs.pkl", cloudpickle.dumps(model.get_env()))
         archive.writestr("rng.pkl", pickle.dumps(rng))
         if isinstance(model, OffPolicyAlgorithm):
             buffer_bytes = io.BytesIO()
