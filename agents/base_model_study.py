@@ -46,7 +46,7 @@ from agents.models.controller import freeze
 from agents.pretrain import ANT_PRETRAIN_PRESETS, LR_SCHEDULES, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
-from agents.training_utils import CsvLog, set_threads, tuples_to_lists, write_text_atomic
+from agents.training_utils import CsvLog, resolve_device, set_threads, tuples_to_lists, write_text_atomic
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 from hier_envs.tasks import grid_composition_task_sets
@@ -216,15 +216,21 @@ class StageCache:
         return value
 
 
-def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) every stage and write the report; returns the results dict."""
+def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool = True,
+              device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Run (or resume) every stage and write the report; returns the results dict.
+
+    ``device`` is where the pretraining runs (the heavy stage: the ``paper`` preset's 256,000
+    steps at batch 1,024 want a GPU); probes, controllers and rollouts stay on the CPU.
+    """
+    device = resolve_device(device)
     set_threads(config.pretrain.num_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = StageCache(run_dir / "stages")
     d_data, dstar_data = ensure_datasets(config.data, run_dir, progress)
     post_env_id, pretrain_env_id = config.env_ids
 
-    model_path = pretrain(config.pretrain, d_data, run_dir / "base_model", progress=progress)
+    model_path = pretrain(config.pretrain, d_data, run_dir / "base_model", progress=progress, device=device)
     pretrain_record = load_checkpoint(model_path)
     model = freeze(load_base_model(model_path))
     n_layers = model.config.n_layers
@@ -291,6 +297,7 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         "pretraining": {
             "wall_seconds": pretrain_record["elapsed_s"],
             "steps": pretrain_record["step"],
+            "devices": pretrain_record.get("devices", ["cpu"]),
             "metrics": CsvLog(run_dir / "base_model" / "metrics.csv", ["step"]).read(),
         },
         "probes": probes,
@@ -377,7 +384,9 @@ def write_report(results: dict[str, Any], out_dir: Path) -> None:
         "",
         f"Command: `{results['command']}`  ",
         f"Pretraining: {results['pretraining']['steps']} steps in {results['pretraining']['wall_seconds'] / 60:.1f} min "
-        "(wall time of the training loop on this machine, summed over resumes).",
+        + ("(wall time of the training loop on this machine, summed over resumes)."
+           if results["pretraining"].get("devices", ["cpu"]) == ["cpu"] else
+           f"(wall time of the training loop, summed over resumes, on {' + '.join(results['pretraining']['devices'])})."),
         "",
         "## Linear probes: held-out subgoal accuracy per layer (SPEC A§4.1)",
         "",
@@ -538,7 +547,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="override the preset's pretraining next-observation loss weight λ (use a new run dir)")
     parser.add_argument("--pretrain-lr-schedule", choices=LR_SCHEDULES, default=None,
                         help="override the preset's pretraining learning-rate schedule (use a new run dir)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for pretraining: cpu (default), cuda, cuda:N or mps; probes, controllers and "
+                             "rollouts run on the CPU. A run may resume on another device")
     args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     config = (STUDY_PRESETS if args.env == "grid" else ANT_STUDY_PRESETS)[args.preset]
     if args.layers is not None:
         config = dataclasses.replace(config, controller_layers=tuple(args.layers))
@@ -552,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, lr_schedule=args.pretrain_lr_schedule))
     run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
     out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
-    results = run_study(config, run_dir, out_dir)
+    results = run_study(config, run_dir, out_dir, device=device)
     print((out_dir / "report.md").read_text())
     del results
 

@@ -57,7 +57,7 @@ from agents.train_metacontroller import (
     load_metacontroller,
     train_metacontroller,
 )
-from agents.training_utils import CsvLog, set_threads, write_text_atomic
+from agents.training_utils import CsvLog, resolve_device, set_threads, write_text_atomic
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 
@@ -211,10 +211,13 @@ def distortion_references(
 
 def run_internal_rl_study(
     config: InternalRLStudyConfig, base_model_path: Path, dstar_path: Path, run_dir: Path, out_dir: Path,
-    progress: bool = True, subgoal_controllers_path: Path | None = None,
+    progress: bool = True, subgoal_controllers_path: Path | None = None, device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Run (or resume) every stage and write the report; ``subgoal_controllers_path``: see
-    :func:`distortion_references`."""
+    :func:`distortion_references`. ``device`` is where the metacontrollers train (the sweep's and
+    the main one; Table A9's 64,000 steps at batch 512 want a GPU); the analysis and the
+    internal-RL rollouts run on the CPU."""
+    device = resolve_device(device)
     set_threads(config.metacontroller.num_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = StageCache(run_dir / "stages")
@@ -247,7 +250,7 @@ def run_internal_rl_study(
             sweep_config = sweep_metacontroller_config(config.metacontroller, kl_weight, config.sweep_train_steps,
                                                        cotrain=mode == "cotrained")
             path = train_metacontroller(sweep_config, base_model, dstar, run_dir / "sweep" / mode / f"alpha_{kl_weight}",
-                                        progress=progress)
+                                        progress=progress, device=device)
             model = freeze(load_cotrained_base_model(path)) if mode == "cotrained" else base_model
             sweep_mc = freeze(load_metacontroller(path, model.config.width))
             scores = switching_scores(collect_betas(model, sweep_mc, heldout, np.arange(heldout.n_episodes), layer),
@@ -278,7 +281,7 @@ def run_internal_rl_study(
             main_config.metacontroller, kl_weight=select_kl_weight(sweep)))
     mc_path = train_metacontroller(main_config, base_model, dstar,
                                    run_dir / f"metacontroller_alpha_{main_config.metacontroller.kl_weight}",
-                                   progress=progress)
+                                   progress=progress, device=device)
     metacontroller = freeze(load_metacontroller(mc_path, base_model.config.width))
 
     # 3. switching analysis on held-out episodes (SPEC A§5.4)
@@ -521,7 +524,14 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
     parser.add_argument("--subgoal-controllers", default=None,
                         help="per-subgoal controllers of agents.base_model_study at the controlled layer "
                              "(runs/<study>/controllers/layer_<L>.pt), reused for the distortion references")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for metacontroller training: cpu (default), cuda, cuda:N or mps; analysis and "
+                             "internal RL run on the CPU. A run may resume on another device")
     args = parser.parse_args(argv)
+    try:
+        resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     config = (INTERNAL_RL_STUDY_PRESETS if args.env == "grid" else ANT_INTERNAL_RL_STUDY_PRESETS)[args.preset]
     if args.rl_seeds is not None:
         config = dataclasses.replace(config, rl_seeds=tuple(args.rl_seeds))
@@ -553,7 +563,8 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = Path(args.run_dir or f"runs/{prefix}_{args.preset}")
     out_dir = Path(args.out or f"results/{prefix}_{args.preset}")
     run_internal_rl_study(config, Path(args.base_model), Path(args.dstar), run_dir, out_dir,
-                          subgoal_controllers_path=Path(args.subgoal_controllers) if args.subgoal_controllers else None)
+                          subgoal_controllers_path=Path(args.subgoal_controllers) if args.subgoal_controllers else None,
+                          device=args.device)
     print((out_dir / "report.md").read_text())
 
 

@@ -12,6 +12,9 @@ Where the table would exceed ``max_bytes`` (long ant datasets), it falls back to
 batch's residual on the fly, with the same call and the same result. Values equal the batched
 ``forward_lower`` up to float rounding (the padding of a batch never reaches a real step: the
 lower blocks are causal), so training curves differ from the uncached ones only at that level.
+
+The table is computed on the model's device and kept in CPU memory; a batch is gathered there
+and returned on the model's device.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import Tensor
 
 from agents.models.base_models import BaseModel
 from agents.pretrain import batch_tensors
+from agents.training_utils import model_device
 from hier_envs.datasets import EpisodeDataset
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -63,11 +67,12 @@ class LowerResiduals:
     def _compute_table(self, dataset: EpisodeDataset, n_steps: int, chunk: int) -> Tensor:
         """``(n_steps + 1, W)``: every real step in episode order, then one zero row for padding."""
         table = torch.zeros(n_steps + 1, self.model.config.width)
+        device = model_device(self.model)
         order = np.argsort(dataset.episode_lengths, kind="stable")  # similar lengths per chunk: little padding
         for start in range(0, len(order), chunk):
             indices = order[start : start + chunk]
             batch = batch_tensors(dataset, indices)
-            residual = self.model.forward_lower(batch["observations"], self.layer)  # (B, T, W)
+            residual = self.model.forward_lower(batch["observations"].to(device), self.layer).cpu()  # (B, T, W)
             table[self._rows(indices, batch["mask"])[batch["mask"]]] = residual[batch["mask"]]
         return table
 
@@ -78,10 +83,11 @@ class LowerResiduals:
 
     def __call__(self, indices: np.ndarray, batch: Mapping[str, Tensor]) -> Tensor:
         """Residual ``(B, T, W)`` of the padded ``batch`` made by ``batch_tensors(dataset, indices)``;
-        zero on padded steps when cached."""
+        zero on padded steps when cached; on the model's device."""
+        device = model_device(self.model)
         if not self.cached:
             with torch.no_grad():
-                return self.model.forward_lower(batch["observations"], self.layer)
+                return self.model.forward_lower(batch["observations"].to(device), self.layer)
         if batch["mask"].shape[0] != len(indices):
             raise ValueError(f"batch has {batch['mask'].shape[0]} episodes but {len(indices)} indices were given")
-        return self._table[self._rows(indices, batch["mask"])]
+        return self._table[self._rows(indices, batch["mask"].cpu())].to(device)

@@ -227,7 +227,9 @@ class Metacontroller(nn.Module):
     ) -> MetacontrollerOutput:
         """Training-time pass over right-padded residual sequences ``(B, T, W)`` with ``mask (B, T)``.
 
-        ``sample=False`` uses the encoder means (``z̃ = μ``), for analysis.
+        ``sample=False`` uses the encoder means (``z̃ = μ``), for analysis. The noise is drawn
+        from ``generator`` on the CPU and moved to the residual's device, so a run draws the same
+        noise on every device.
         """
         batch, steps, _ = residual.shape
         lengths = mask.sum(1)
@@ -237,19 +239,20 @@ class Metacontroller(nn.Module):
         history_prev = self.history_states(residual)  # (B, T, H)
         mean, log_var = self.encode(residual, history_prev, embedding)  # (B, T, Z) each
         if sample:
-            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
             z_tilde = mean + torch.exp(0.5 * log_var) * noise  # (B, T, Z)
         else:
             z_tilde = mean
-        z_prev = torch.zeros(batch, self.config.latent_dim, dtype=residual.dtype)
+        z_prev = residual.new_zeros(batch, self.config.latent_dim)
         switch_noise = None
         if sample and self.config.switch_gumbel_temperature > 0:
-            uniform = torch.rand(batch, steps, generator=generator, dtype=residual.dtype).clamp(1e-6, 1 - 1e-6)
+            uniform = torch.rand(batch, steps, generator=generator, dtype=residual.dtype).to(residual.device)
+            uniform = uniform.clamp(1e-6, 1 - 1e-6)
             switch_noise = torch.log(uniform) - torch.log1p(-uniform)  # (B, T) Logistic(0, 1)
         betas, codes = [], []
         for t in range(steps):
             if t == 0:
-                beta = torch.ones(batch, dtype=residual.dtype)  # β_1 = 1
+                beta = residual.new_ones(batch)  # β_1 = 1
             else:
                 noise_t = None if switch_noise is None else switch_noise[:, t]
                 beta = self.switch_probability(residual[:, t], history_prev[:, t], z_prev, noise_t)

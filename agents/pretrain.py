@@ -48,7 +48,8 @@ from agents.models.base_models import (
 from agents.models.hawk import HAWK_PRESETS, HawkSSM
 from agents.models.transformer import TRANSFORMER_PRESETS
 from agents.training_utils import (
-    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, run_training_loop, set_threads,
+    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, model_device,
+    resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -233,13 +234,15 @@ def batch_tensors(dataset: EpisodeDataset, indices: np.ndarray) -> dict[str, tor
 def evaluate_nll(
     model: BaseModel, dataset: EpisodeDataset, indices: np.ndarray, obs_loss_weight: float, chunk: int = 256
 ) -> dict[str, float]:
-    """Validation NLLs and the model's action metric averaged over all valid timesteps of ``indices``."""
+    """Validation NLLs and the model's action metric averaged over all valid timesteps of ``indices``
+    (computed on the model's device)."""
     was_training = model.training
     model.eval()
+    device = model_device(model)
     totals = {"action_nll": 0.0, "obs_nll": 0.0, model.ACTION_METRIC: 0.0}
     n_total = 0
     for start in range(0, len(indices), chunk):
-        batch = batch_tensors(dataset, indices[start : start + chunk])
+        batch = batch_to_device(batch_tensors(dataset, indices[start : start + chunk]), device)
         losses = model.loss(model(batch["observations"]), batch, obs_loss_weight)
         n_valid = int(batch["mask"].sum())
         for key in totals:
@@ -293,13 +296,18 @@ def pretrain(
     *,
     stop_after: int | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> Path:
     """Train (or resume training) a base model; returns the path of ``model.pt``.
 
     ``stop_after`` ends the call after that many total steps without writing ``model.pt``
     (used to test resumption); calling again continues from ``latest.pt``.
+    ``device`` is where the model trains (``"cuda"`` for the ``paper`` preset's 256,000 steps at
+    batch 1,024); it is not part of the configuration, so a run may resume on another device.
+    Batches are drawn on the CPU from the same generators whatever the device.
     """
     check_dataset_fits(config.model, dataset)
+    device = resolve_device(device)
     set_threads(config.num_threads)
     run_dir = Path(run_dir)
     latest_path = run_dir / "latest.pt"
@@ -320,6 +328,7 @@ def pretrain(
         )
     if isinstance(model, HawkSSM):
         model.set_observation_statistics(*observation_statistics(dataset, train_indices))
+    model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=config.weight_decay
     )
@@ -328,9 +337,11 @@ def pretrain(
     sampler = LengthBucketSampler(train_indices, dataset.episode_lengths, config.length_buckets)
     log = CsvLog(run_dir / "metrics.csv", metric_fields(model.ACTION_METRIC))
     step, elapsed = 0, 0.0
+    devices = [device.type]  # provenance: every device type this run trained on
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=BASE_MODEL_KIND)
         check_same_config(latest_path, record, config_dict, "PretrainConfig", PRETRAIN_ADDED_FIELDS)
+        devices = sorted(set(record.get("devices", ["cpu"])) | {device.type})
         load_model_state(model, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(batch_rng, record["batch_rng"])
@@ -348,6 +359,7 @@ def pretrain(
                 "config": config_dict,
                 "batch_rng": generator_state(batch_rng),
                 "elapsed_s": elapsed,
+                "devices": devices,
                 "dataset_sha256": dataset.sha256,
             },
         )
@@ -355,7 +367,7 @@ def pretrain(
     def train_step(step: int) -> dict[str, torch.Tensor]:
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_at(step)
-        batch = batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size))
+        batch = batch_to_device(batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size)), device)
         return apply_gradients(optimizer, model.loss(model(batch["observations"]), batch, config.obs_loss_weight))
 
     def make_row(step: int, elapsed: float, means: dict[str, float]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -394,12 +406,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-steps", type=int, default=None, help="override the preset's step count")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                         help="override the preset's learning-rate schedule (constant: the paper's)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device to train on: cpu (default), cuda, cuda:N or mps; a run may resume on another")
     args = parser.parse_args(argv)
     config = (PRETRAIN_PRESETS if args.env == "grid" else ANT_PRETRAIN_PRESETS)[args.preset]
     overrides = {key: value for key, value in (("seed", args.seed), ("train_steps", args.train_steps),
                                                ("lr_schedule", args.lr_schedule)) if value is not None}
     config = dataclasses.replace(config, **overrides)
-    path = pretrain(config, load_dataset(args.dataset), args.run_dir)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    path = pretrain(config, load_dataset(args.dataset), args.run_dir, device=device)
     print(f"base model: {path}")
 
 

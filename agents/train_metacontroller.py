@@ -12,6 +12,7 @@ is minimised over the metacontroller's parameters only (§9.2 item 7).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,8 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import (
-    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, run_training_loop, set_threads,
+    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, model_device,
+    resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -217,8 +219,15 @@ def train_metacontroller(
     controlled_layer: int | None = None,
     stop_after: int | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> Path:
-    """Train (or resume) a metacontroller; returns the path of ``metacontroller.pt``."""
+    """Train (or resume) a metacontroller; returns the path of ``metacontroller.pt``.
+
+    ``device`` is where it trains (not part of the configuration: a run may resume on another
+    device); a frozen ``base_model`` elsewhere is copied there and the caller's stays where it is.
+    Batches and noise are drawn on the CPU from the same generators whatever the device.
+    """
+    device = resolve_device(device)
     set_threads(config.num_threads)
     run_dir = Path(run_dir)
     final_path, latest_path = run_dir / "metacontroller.pt", run_dir / "latest.pt"
@@ -230,12 +239,14 @@ def train_metacontroller(
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
     torch.manual_seed(config.seed)
     if config.cotrain:
-        base_model = build_base_model(base_model.config)  # fresh initialisation, trained jointly
+        base_model = build_base_model(base_model.config).to(device)  # fresh initialisation, trained jointly
         trainable = [*base_model.parameters()]
     else:
         freeze(base_model)
+        if model_device(base_model) != device:
+            base_model = copy.deepcopy(base_model).to(device)
         trainable = []
-    metacontroller = Metacontroller(base_model.config.width, config.metacontroller)
+    metacontroller = Metacontroller(base_model.config.width, config.metacontroller).to(device)
     optimizer = build_optimizer(config, trainable, metacontroller)
     batch_rng = np.random.default_rng([config.seed, 41])
     noise = torch.Generator().manual_seed(config.seed + 1)
@@ -270,7 +281,7 @@ def train_metacontroller(
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
         indices = sampler.sample(batch_rng, config.batch_size)
-        batch = batch_tensors(dataset, indices)
+        batch = batch_to_device(batch_tensors(dataset, indices), device)
         if lower_residuals is None:  # co-training: the lower blocks learn too
             residual = base_model.forward_lower(batch["observations"], layer)  # (B, T, W)
         else:

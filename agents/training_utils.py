@@ -1,4 +1,4 @@
-"""Small pieces every trainer shares: CSV metric logs that survive resumes, threads, seeding.
+"""Small pieces every trainer shares: CSV metric logs that survive resumes, threads, devices, seeding.
 
 ``write_text_atomic`` is re-exported from :mod:`hier_envs.atomic_io` for existing importers.
 """
@@ -21,7 +21,10 @@ from tqdm.auto import tqdm
 from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
-__all__ = ["CsvLog", "check_numbers", "check_positive_ints", "seed_everything", "set_threads", "write_text_atomic"]
+__all__ = [
+    "CsvLog", "batch_to_device", "check_numbers", "check_positive_ints", "model_device", "resolve_device",
+    "seed_everything", "set_threads", "write_text_atomic",
+]
 
 
 def check_positive_ints(config: object, names: Sequence[str], *, allow_none: bool = False) -> None:
@@ -76,6 +79,48 @@ def set_threads(num_threads: int) -> None:
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     torch.set_num_threads(num_threads)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device a trainer runs on: ``"cpu"`` (the default everywhere), ``"cuda"``,
+    ``"cuda:N"`` or ``"mps"``.
+
+    Refuses a device this machine lacks with a ``ValueError`` naming it, up front, instead of a
+    failure deep inside the first optimiser step. The device is where the arithmetic runs, not
+    part of a run's configuration: checkpoints hold CPU-loadable tensors, so a run started on a
+    GPU resumes on the CPU and back (the same-seed-same-curve guarantee holds on the CPU only).
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__} {device!r}")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r} is not a torch device ({error})") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r}: CUDA is not available here (torch {torch.__version__}, "
+                f"{'CUDA ' + torch.version.cuda if torch.version.cuda else 'a CPU-only build'}); use device 'cpu'"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {device!r}: MPS is not available here; use device 'cpu'")
+    elif resolved.type != "cpu":
+        raise ValueError(f"device {device!r}: only cpu, cuda and mps are supported")
+    return resolved
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return torch.device("cpu") if parameter is None else parameter.device
+
+
+def batch_to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """``batch`` with every tensor on ``device`` (no copy where it already is)."""
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
 class CsvLog:

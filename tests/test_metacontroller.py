@@ -299,3 +299,24 @@ def test_runs_saved_before_the_switch_rate_option_still_resume(tmp_path):
         train_metacontroller(dataclasses.replace(config, switch_learning_rate_scale=0.1), base, dataset, tmp_path / "old",
                              progress=False)
     assert train_metacontroller(config, base, dataset, tmp_path / "old", progress=False).name == "metacontroller.pt"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_the_gpu_leaves_the_callers_base_model_on_the_cpu(tmp_path):
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(40, 0.0, seed=0, progress=False)
+    config = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=8, log_every=4, checkpoint_every=4)
+    path = train_metacontroller(config, base, dataset, tmp_path / "gpu", progress=False, device="cuda")
+    metacontroller = load_metacontroller(path, 32)
+    assert all(p.device.type == "cpu" for p in (*metacontroller.parameters(), *base.parameters()))
+
+
+def test_unavailable_device_is_refused_before_anything_is_written(tmp_path):
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(8, 0.0, seed=0, progress=False)
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(ValueError, match=f"device '{missing}'"):
+        train_metacontroller(METACONTROLLER_PRESETS["smoke"], base, dataset, tmp_path / "run", progress=False,
+                             device=missing)
+    assert not (tmp_path / "run").exists()

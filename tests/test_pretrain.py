@@ -127,3 +127,37 @@ def test_cli_lr_schedule_reaches_the_run(dataset, tmp_path):
     main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
           "--train-steps", "4", "--lr-schedule", "cosine"])
     assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["lr_schedule"] == "cosine"
+
+
+def test_checkpoint_records_the_devices_it_trained_on(dataset, tmp_path):
+    from agents.checkpoints import load_checkpoint
+
+    path = pretrain(SMOKE, dataset, tmp_path / "run", stop_after=10, progress=False, device="cpu")
+    assert load_checkpoint(path)["devices"] == ["cpu"]
+
+
+def test_cli_refuses_a_device_this_machine_lacks(dataset, tmp_path, capsys):
+    from agents.pretrain import main
+    from hier_envs.datasets import save_dataset
+
+    save_dataset(dataset, tmp_path / "D.npz")
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(SystemExit):
+        main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
+              "--device", missing])
+    assert f"device '{missing}'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_run_started_on_the_gpu_finishes_on_the_cpu(dataset, tmp_path):
+    """The device is not configuration: a run cut short on the GPU resumes on the CPU and ends
+    near the all-CPU run (float rounding differs between devices, so not bit-equal)."""
+    from agents.checkpoints import load_checkpoint
+
+    cpu_path = pretrain(SMOKE, dataset, tmp_path / "cpu", progress=False)
+    pretrain(SMOKE, dataset, tmp_path / "mixed", stop_after=20, progress=False, device="cuda")
+    mixed_path = pretrain(SMOKE, dataset, tmp_path / "mixed", progress=False, device="cpu")
+    assert load_checkpoint(mixed_path)["devices"] == ["cpu", "cuda"]
+    final = [CsvLog(path.parent / "metrics.csv", ["step"]).read()[-1] for path in (cpu_path, mixed_path)]
+    assert abs(float(final[0]["val_action_nll"]) - float(final[1]["val_action_nll"])) < 0.05

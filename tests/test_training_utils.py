@@ -33,3 +33,38 @@ def test_bad_numeric_config_values_name_the_field(config_class, field, value, er
 def test_numeric_config_values_accept_ints_and_numpy_floats():
     assert PretrainConfig(learning_rate=np.float64(1e-3), weight_decay=0).learning_rate == 1e-3
     assert InternalRLConfig(switch_threshold=1).switch_threshold == 1
+
+
+def test_resolve_device_accepts_the_cpu():
+    import torch
+
+    from agents.training_utils import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("device, error, match", [
+    ("banana", ValueError, "'banana' is not a torch device"),
+    ("meta", ValueError, "only cpu, cuda and mps"),
+    (0, TypeError, "device must be a str or torch.device, got int"),
+    (None, TypeError, "got NoneType"),
+])
+def test_resolve_device_refuses_what_is_not_a_training_device(device, error, match):
+    from agents.training_utils import resolve_device
+
+    with pytest.raises(error, match=match):
+        resolve_device(device)
+
+
+def test_resolve_device_refuses_a_gpu_this_machine_lacks():
+    import torch
+
+    from agents.training_utils import resolve_device
+
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA device"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        with pytest.raises(ValueError, match="'cuda': CUDA is not available here"):
+            resolve_device("cuda")
