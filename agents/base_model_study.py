@@ -508,6 +508,12 @@ def _with_pretrain_number(config: StudyConfig, field_name: str, value: float) ->
     return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, **{field_name: value}))
 
 
+def with_pretrain_batch_size(config: StudyConfig, batch_size: int) -> StudyConfig:
+    """``config`` with ``batch_size`` episodes per pretraining batch (the paper's 1,024 on a GPU,
+    against ``default``'s 128 sized for 2 CPU cores); ``PretrainConfig`` checks it."""
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, batch_size=batch_size))
+
+
 def with_pretrain_weight_decay(config: StudyConfig, weight_decay: float) -> StudyConfig:
     """``config`` with AdamW weight decay ``weight_decay`` for pretraining.
 
@@ -541,6 +547,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="override the preset's pretraining length (kept as a probe snapshot too): backbone-training "
                              "studies as in the paper's Fig. A2. A finished shorter run in the same run dir is not "
                              "extended: use a new run dir")
+    parser.add_argument("--pretrain-batch-size", type=int, default=None,
+                        help="override the preset's pretraining batch (episodes; paper 1,024) (use a new run dir)")
     parser.add_argument("--pretrain-weight-decay", type=float, default=None,
                         help="override the preset's pretraining AdamW weight decay (use a new run dir)")
     parser.add_argument("--pretrain-obs-loss-weight", type=float, default=None,
@@ -560,6 +568,11 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(config, controller_layers=tuple(args.layers))
     if args.pretrain_steps is not None:
         config = with_pretrain_steps(config, args.pretrain_steps)
+    try:
+        if args.pretrain_batch_size is not None:
+            config = with_pretrain_batch_size(config, args.pretrain_batch_size)
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     if args.pretrain_weight_decay is not None:
         config = with_pretrain_weight_decay(config, args.pretrain_weight_decay)
     if args.pretrain_obs_loss_weight is not None:

@@ -404,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     parser.add_argument("--train-steps", type=int, default=None, help="override the preset's step count")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch (episodes; paper 1,024)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                         help="override the preset's learning-rate schedule (constant: the paper's)")
     parser.add_argument("--device", default="cpu",
@@ -411,8 +412,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = (PRETRAIN_PRESETS if args.env == "grid" else ANT_PRETRAIN_PRESETS)[args.preset]
     overrides = {key: value for key, value in (("seed", args.seed), ("train_steps", args.train_steps),
-                                               ("lr_schedule", args.lr_schedule)) if value is not None}
-    config = dataclasses.replace(config, **overrides)
+                                               ("batch_size", args.batch_size), ("lr_schedule", args.lr_schedule))
+                 if value is not None}
+    try:
+        config = dataclasses.replace(config, **overrides)
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     try:
         device = resolve_device(args.device)
     except ValueError as error:

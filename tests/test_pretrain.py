@@ -161,3 +161,17 @@ def test_run_started_on_the_gpu_finishes_on_the_cpu(dataset, tmp_path):
     assert load_checkpoint(mixed_path)["devices"] == ["cpu", "cuda"]
     final = [CsvLog(path.parent / "metrics.csv", ["step"]).read()[-1] for path in (cpu_path, mixed_path)]
     assert abs(float(final[0]["val_action_nll"]) - float(final[1]["val_action_nll"])) < 0.05
+
+
+def test_cli_batch_size_reaches_the_run_and_bad_values_are_refused(dataset, tmp_path, capsys):
+    from agents.checkpoints import load_checkpoint
+    from agents.pretrain import main
+    from hier_envs.datasets import save_dataset
+
+    save_dataset(dataset, tmp_path / "D.npz")
+    args = ["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--train-steps", "2"]
+    main([*args, "--run-dir", str(tmp_path / "run"), "--batch-size", "4"])
+    assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["batch_size"] == 4
+    with pytest.raises(SystemExit):
+        main([*args, "--run-dir", str(tmp_path / "bad"), "--batch-size", "0"])
+    assert "PretrainConfig.batch_size" in capsys.readouterr().err

@@ -236,6 +236,21 @@ def test_pretrain_overrides_change_only_their_field(helper, field, value, bad_va
     assert isinstance(getattr(getattr(study, helper)(base, 1).pretrain, field), float)
 
 
+def test_pretrain_batch_size_override_changes_only_the_batch(capsys):
+    """``--pretrain-batch-size``: the paper's 1,024 for a GPU run; a bad value is a CLI error."""
+    from agents.base_model_study import main, with_pretrain_batch_size
+
+    base = STUDY_PRESETS["smoke"]
+    config = with_pretrain_batch_size(base, 1024)
+    assert config.pretrain == dataclasses.replace(base.pretrain, batch_size=1024) and config.data == base.data
+    for bad in (0, -3, 2.5, "64"):
+        with pytest.raises((ValueError, TypeError), match=r"PretrainConfig\.batch_size"):
+            with_pretrain_batch_size(base, bad)
+    with pytest.raises(SystemExit):
+        main(["--preset", "smoke", "--pretrain-batch-size", "0"])
+    assert "PretrainConfig.batch_size" in capsys.readouterr().err
+
+
 def test_subgoal_completion_rates():
     from agents.base_model_study import subgoal_completion_rates
 
