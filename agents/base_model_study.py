@@ -220,8 +220,9 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
               device: str | torch.device = "cpu") -> dict[str, Any]:
     """Run (or resume) every stage and write the report; returns the results dict.
 
-    ``device`` is where the pretraining runs (the heavy stage: the ``paper`` preset's 256,000
-    steps at batch 1,024 want a GPU); probes, controllers and rollouts stay on the CPU.
+    ``device`` is where the pretraining and the ground-truth controllers run (the heavy stages:
+    the ``paper`` preset's 256,000 steps at batch 1,024, then 3,200 steps at batch 512 per layer);
+    probes and rollouts stay on the CPU.
     """
     device = resolve_device(device)
     set_threads(config.pretrain.num_threads)
@@ -267,7 +268,8 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         if str(layer) in controllers:
             continue
         tic = time.perf_counter()
-        trained, losses = train_subgoal_controllers(model, dstar_data, layer, config.controllers, progress=progress)
+        trained, losses = train_subgoal_controllers(model, dstar_data, layer, config.controllers, progress=progress,
+                                                    device=device)
         train_seconds = time.perf_counter() - tic
         save_subgoal_controllers(run_dir / "controllers" / f"layer_{layer}.pt", trained, config.controllers, layer,
                                  base_model=model)
@@ -556,8 +558,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretrain-lr-schedule", choices=LR_SCHEDULES, default=None,
                         help="override the preset's pretraining learning-rate schedule (use a new run dir)")
     parser.add_argument("--device", default="cpu",
-                        help="torch device for pretraining: cpu (default), cuda, cuda:N or mps; probes, controllers and "
-                             "rollouts run on the CPU. A run may resume on another device")
+                        help="torch device for pretraining and the ground-truth controllers: cpu (default), cuda, "
+                             "cuda:N or mps; probes and rollouts run on the CPU. A run may resume on another device")
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device)

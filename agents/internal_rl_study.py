@@ -172,7 +172,7 @@ def heldout_rate_distortion(
 
 def distortion_references(
     base_model: BaseModel, dstar: EpisodeDataset, heldout: EpisodeDataset, layer: int, config: ControllerConfig,
-    progress: bool = True, subgoal_controllers_path: Path | None = None,
+    progress: bool = True, subgoal_controllers_path: Path | None = None, device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Held-out action NLL of the frozen model unsteered, steered by per-task constant controllers
     and by per-subgoal controllers switched at the true boundaries (SPEC A§4.2 controllers, both
@@ -186,7 +186,7 @@ def distortion_references(
     ``subgoal_controllers_path``: per-subgoal controllers already fitted by
     ``agents.base_model_study`` (``runs/<study>/controllers/layer_<L>.pt``) are reused instead of
     refitted; they must carry this ``config``, ``layer`` and base model, or ``CheckpointError``
-    names the file.
+    names the file. ``device`` is where controllers are fitted; the NLLs are computed on the CPU.
     """
     tasks = np.unique(np.concatenate([dstar.episode_tasks, heldout.episode_tasks]), axis=0)
     references: dict[str, Any] = {"unsteered": controlled_action_nll(base_model, None, heldout, layer)}
@@ -201,7 +201,8 @@ def distortion_references(
                                                    expect_base_model=base_model)
             final_train_nll, source = None, str(subgoal_controllers_path)
         else:
-            controllers, losses = train_subgoal_controllers(base_model, train, layer, fit_config, progress=progress)
+            controllers, losses = train_subgoal_controllers(base_model, train, layer, fit_config, progress=progress,
+                                                            device=device)
             final_train_nll, source = float(np.mean(losses[-20:])), "fitted"
         references[name] = {"action_nll": controlled_action_nll(base_model, controllers, test, layer),
                             "controllers": n_labels, "final_train_nll": final_train_nll, "source": source}
@@ -215,8 +216,8 @@ def run_internal_rl_study(
 ) -> dict[str, Any]:
     """Run (or resume) every stage and write the report; ``subgoal_controllers_path``: see
     :func:`distortion_references`. ``device`` is where the metacontrollers train (the sweep's and
-    the main one; Table A9's 64,000 steps at batch 512 want a GPU); the analysis and the
-    internal-RL rollouts run on the CPU."""
+    the main one; Table A9's 64,000 steps at batch 512 want a GPU) and the reference controllers
+    are fitted; the analysis and the internal-RL rollouts run on the CPU."""
     device = resolve_device(device)
     set_threads(config.metacontroller.num_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -272,7 +273,7 @@ def run_internal_rl_study(
         if references is None:
             references = stages.put("distortion_references", distortion_references(
                 base_model, dstar, heldout, layer, config.reference_controllers, progress=progress,
-                subgoal_controllers_path=subgoal_controllers_path), reference_settings)
+                subgoal_controllers_path=subgoal_controllers_path, device=device), reference_settings)
 
     # 2. the metacontroller used for RL (SPEC A§5): α from the frozen sweep unless fixed
     main_config = config.metacontroller
@@ -525,8 +526,8 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
                         help="per-subgoal controllers of agents.base_model_study at the controlled layer "
                              "(runs/<study>/controllers/layer_<L>.pt), reused for the distortion references")
     parser.add_argument("--device", default="cpu",
-                        help="torch device for metacontroller training: cpu (default), cuda, cuda:N or mps; analysis and "
-                             "internal RL run on the CPU. A run may resume on another device")
+                        help="torch device for metacontroller and reference-controller training: cpu (default), cuda, "
+                             "cuda:N or mps; analysis and internal RL run on the CPU. A run may resume on another device")
     args = parser.parse_args(argv)
     try:
         resolve_device(args.device)

@@ -213,3 +213,15 @@ def test_controlled_action_nll_matches_the_model_loss():
     with torch.no_grad():
         controllers.a.normal_()
     assert controlled_action_nll(model, controllers, dataset, 1) != pytest.approx(unsteered, rel=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_controllers_fitted_on_the_gpu_come_back_on_the_cpu_near_the_cpu_fit():
+    torch.manual_seed(0)
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(30, 0.0, seed=0, progress=False)
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], train_steps=5)
+    on_cpu, cpu_losses = train_subgoal_controllers(model, dataset, 1, config, progress=False)
+    on_gpu, gpu_losses = train_subgoal_controllers(model, dataset, 1, config, progress=False, device="cuda")
+    assert all(p.device.type == "cpu" for p in (*on_gpu.parameters(), *model.parameters()))
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-3)

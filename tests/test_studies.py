@@ -277,9 +277,9 @@ def test_distortion_references_reuse_the_base_model_studys_controllers(base_stud
     fitted_counts = []
     real_fit = study.train_subgoal_controllers
 
-    def counting_fit(base_model, dataset, fit_layer, fit_config, progress=True):
+    def counting_fit(base_model, dataset, fit_layer, fit_config, progress=True, device="cpu"):
         fitted_counts.append(fit_config.n_subgoals)
-        return real_fit(base_model, dataset, fit_layer, fit_config, progress=progress)
+        return real_fit(base_model, dataset, fit_layer, fit_config, progress=progress, device=device)
 
     monkeypatch.setattr(study, "train_subgoal_controllers", counting_fit)
     references = study.distortion_references(model, dstar, dstar, layer, config.controllers, progress=False,
