@@ -368,3 +368,21 @@ def test_shipped_expert_walks_to_the_first_colour():
 def test_shipped_expert_success(env_id, threshold):
     stats = evaluate_ant_expert(env_id, 200, seed=1)  # the stream of results/ant_expert.json
     assert stats["success_rate"] >= threshold, stats
+
+
+def test_ant_padded_batch_matches_episodes_and_leaves_the_data_untouched(random_weights):
+    """Float32 observations take the same padded-frame path as the grid's packed bits
+    (``EpisodeDataset._padded_observations``); batching must not write into the dataset."""
+    data = generate_ant_dataset(3, True, seed=6, only_success=False, progress=False, weights=random_weights)
+    before = data.sha256
+    indices = np.array([2, 0, 2])
+    for max_len in (None, 7):
+        batch = data.padded_batch(indices, max_len)
+        for row, index in enumerate(indices):
+            episode = data.episode(int(index))
+            n = int(batch["lengths"][row])
+            np.testing.assert_array_equal(batch["observations"][row, :n], episode["observations"][:n])
+            np.testing.assert_array_equal(batch["next_observations"][row, :n], episode["observations"][1 : n + 1])
+            np.testing.assert_array_equal(batch["actions"][row, :n], episode["actions"][:n])
+            assert not batch["observations"][row, n:].any() and not batch["next_observations"][row, n:].any()
+    assert data.sha256 == before  # recomputed from the arrays

@@ -20,7 +20,8 @@ another source and scores them on the same table (1,000 episodes per pool, seed 
 `all3`, `seen6` and `post` data come from generation seed 20,000 (the eval uses env seed 10,000; the
 run's D and D* use seeds 1 and 2). Fitting controllers on anything but D* departs from the
 paper; these runs only locate where the backbone's controllability ends.
-usage: python controller_data_dev.py LAYER SOURCE N_EPISODES OUT.json   (environment: RUN_DIR, THREADS=2)
+usage: python controller_data_dev.py LAYER SOURCE N_EPISODES OUT.json   (environment: RUN_DIR, THREADS=2,
+MODEL=<a snapshot of RUN_DIR's pretraining, e.g. base_model/snapshots/step_4000.pt; default base_model/model.pt>)
 """
 import json, os, sys, time
 from pathlib import Path
@@ -37,7 +38,8 @@ torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 layer, source, n_episodes, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 run_dir = Path(os.environ.get("RUN_DIR", "runs/grid_default"))
 config = STUDY_PRESETS["default"]
-model = freeze(load_base_model(run_dir / "base_model" / "model.pt")); model.eval()
+model_path = run_dir / os.environ.get("MODEL", "base_model/model.pt")
+model = freeze(load_base_model(model_path)); model.eval()
 t0 = time.time()
 if source == "D":
     data_d = load_dataset(run_dir / "data_D.npz")
@@ -62,7 +64,7 @@ train_s = time.time() - t0
 _, pretrain_env_id = config.env_ids  # the pools pass tasks= to the pretraining env, as the study does
 t0 = time.time()
 cells = composition_breakdown(model, ctrl_path, layer, config, pretrain_env_id)
-result = {"run_dir": str(run_dir), "layer": layer, "source": source, "controller_data": described,
+result = {"run_dir": str(run_dir), "model": str(model_path), "layer": layer, "source": source, "controller_data": described,
           "epsilon": data.metadata["generator"]["epsilon"], "data_steps": int(data.n_steps),
           "controller_config": vars(config.controllers), "generation_s": round(gen_s, 1),
           "train_s": round(train_s, 1), "eval_s": round(time.time() - t0, 1),
