@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,60 @@ def batch_tensors(dataset: EpisodeDataset, indices: np.ndarray) -> dict[str, tor
     }
 
 
+class BatchPrefetcher:
+    """The training batches of :func:`pretrain`, assembled ``depth`` batches ahead in worker threads.
+
+    On a GPU at the paper's batch of 1,024 episodes, assembling a padded batch on the CPU (about
+    0.07 s for the grid) would otherwise leave the device idle between steps. Episode indices are
+    still drawn one batch at a time, in order, in the calling thread, so the batches are exactly
+    those of ``depth = 0`` (no threads, the CPU default); :meth:`rng_state` is the sampler RNG's
+    state before the oldest batch not yet taken, which is what a checkpoint stores, so a resumed
+    run draws the same batches as an uninterrupted one whatever the depth.
+    """
+
+    def __init__(self, dataset: EpisodeDataset, sampler: LengthBucketSampler, rng: np.random.Generator,
+                 batch_size: int, depth: int = 0, pin_memory: bool = False) -> None:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"prefetch depth must be an int >= 0, got {depth!r}")
+        self.dataset, self.sampler, self.rng, self.batch_size = dataset, sampler, rng, batch_size
+        self.depth, self.pin_memory = depth, pin_memory
+        self._pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="batches") if depth else None
+        self._queue: deque[tuple[Any, Future[dict[str, torch.Tensor]]]] = deque()
+
+    def _assemble(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        batch = batch_tensors(self.dataset, indices)
+        return {key: value.pin_memory() for key, value in batch.items()} if self.pin_memory else batch
+
+    def _fill(self) -> None:
+        while self._pool is not None and len(self._queue) < self.depth:
+            state = generator_state(self.rng)  # a snapshot, taken before this batch's draw
+            indices = self.sampler.sample(self.rng, self.batch_size)
+            self._queue.append((state, self._pool.submit(self._assemble, indices)))
+
+    def next(self) -> dict[str, torch.Tensor]:
+        """The next training batch (CPU tensors, pinned if asked)."""
+        if self._pool is None:
+            return self._assemble(self.sampler.sample(self.rng, self.batch_size))
+        self._fill()
+        _, future = self._queue.popleft()
+        self._fill()  # keep the workers busy while the caller trains on this one
+        return future.result()
+
+    def rng_state(self) -> Any:
+        """Sampler RNG state for a checkpoint: as if no batch had been drawn ahead."""
+        return self._queue[0][0] if self._queue else generator_state(self.rng)
+
+    def close(self) -> None:
+        """Drop the batches drawn ahead, rewinding the RNG to before them, and stop the workers."""
+        if self._pool is not None:
+            if self._queue:
+                set_generator_state(self.rng, self._queue[0][0])
+            for _, future in self._queue:
+                future.cancel()
+            self._queue.clear()
+            self._pool.shutdown(wait=True)
+
+
 @torch.no_grad()
 def evaluate_nll(
     model: BaseModel, dataset: EpisodeDataset, indices: np.ndarray, obs_loss_weight: float, chunk: int = 256
@@ -297,6 +353,7 @@ def pretrain(
     stop_after: int | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    prefetch_batches: int | None = None,
 ) -> Path:
     """Train (or resume training) a base model; returns the path of ``model.pt``.
 
@@ -304,7 +361,9 @@ def pretrain(
     (used to test resumption); calling again continues from ``latest.pt``.
     ``device`` is where the model trains (``"cuda"`` for the ``paper`` preset's 256,000 steps at
     batch 1,024); it is not part of the configuration, so a run may resume on another device.
-    Batches are drawn on the CPU from the same generators whatever the device.
+    Batches are drawn on the CPU from the same generators whatever the device;
+    ``prefetch_batches`` of them are assembled ahead in worker threads (default: none on the CPU,
+    whose cores the model needs, 4 elsewhere; :class:`BatchPrefetcher`), with the same batches.
     """
     check_dataset_fits(config.model, dataset)
     device = resolve_device(device)
@@ -357,7 +416,7 @@ def pretrain(
                 "optimizer": optimizer.state_dict(),
                 "step": step,
                 "config": config_dict,
-                "batch_rng": generator_state(batch_rng),
+                "batch_rng": batches.rng_state(),
                 "elapsed_s": elapsed,
                 "devices": devices,
                 "dataset_sha256": dataset.sha256,
@@ -367,7 +426,7 @@ def pretrain(
     def train_step(step: int) -> dict[str, torch.Tensor]:
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_at(step)
-        batch = batch_to_device(batch_tensors(dataset, sampler.sample(batch_rng, config.batch_size)), device)
+        batch = batch_to_device(batches.next(), device)
         return apply_gradients(optimizer, model.loss(model(batch["observations"]), batch, config.obs_loss_weight))
 
     def make_row(step: int, elapsed: float, means: dict[str, float]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -377,14 +436,21 @@ def pretrain(
         return row, {"val_nll": f"{val['action_nll']:.3f}"}
 
     model.train()
-    step, elapsed = run_training_loop(
-        train_step, step=step, total_steps=config.train_steps, stop_after=stop_after, elapsed=elapsed,
-        window_keys=("loss", "action_nll", "obs_nll", model.ACTION_METRIC),
-        log_every=config.eval_every, log=log, make_row=make_row, checkpoint=checkpoint, latest_path=latest_path,
-        checkpoint_every=config.checkpoint_every,
-        snapshot_path=lambda step: run_dir / "snapshots" / f"step_{step}.pt" if step in config.snapshot_steps else None,
-        desc="pretrain", progress=progress,
-    )
+    if prefetch_batches is None:
+        prefetch_batches = 0 if device.type == "cpu" else 4
+    batches = BatchPrefetcher(dataset, sampler, batch_rng, config.batch_size, prefetch_batches,
+                              pin_memory=device.type == "cuda")
+    try:
+        step, elapsed = run_training_loop(
+            train_step, step=step, total_steps=config.train_steps, stop_after=stop_after, elapsed=elapsed,
+            window_keys=("loss", "action_nll", "obs_nll", model.ACTION_METRIC),
+            log_every=config.eval_every, log=log, make_row=make_row, checkpoint=checkpoint, latest_path=latest_path,
+            checkpoint_every=config.checkpoint_every,
+            snapshot_path=lambda step: run_dir / "snapshots" / f"step_{step}.pt" if step in config.snapshot_steps else None,
+            desc="pretrain", progress=progress,
+        )
+    finally:
+        batches.close()
     if step < config.train_steps:
         return latest_path
     checkpoint(final_path, step, elapsed)

@@ -175,3 +175,22 @@ def test_cli_batch_size_reaches_the_run_and_bad_values_are_refused(dataset, tmp_
     with pytest.raises(SystemExit):
         main([*args, "--run-dir", str(tmp_path / "bad"), "--batch-size", "0"])
     assert "PretrainConfig.batch_size" in capsys.readouterr().err
+
+
+def test_prefetched_batches_are_the_same_batches_across_a_resume(dataset, tmp_path):
+    """Batches assembled ahead in threads (the GPU default) train the same weights, and a run cut
+    short with batches in flight resumes as if none had been drawn ahead."""
+    straight = pretrain(SMOKE, dataset, tmp_path / "straight", progress=False, prefetch_batches=0)
+    ahead = pretrain(SMOKE, dataset, tmp_path / "ahead", progress=False, prefetch_batches=3)
+    pretrain(SMOKE, dataset, tmp_path / "cut", stop_after=15, progress=False, prefetch_batches=4)
+    resumed = pretrain(SMOKE, dataset, tmp_path / "cut", progress=False, prefetch_batches=2)
+    reference = weights(straight)
+    for path in (ahead, resumed):
+        assert all(torch.equal(a, b) for a, b in zip(reference, weights(path)))
+
+
+def test_bad_prefetch_depth_is_refused():
+    from agents.pretrain import BatchPrefetcher
+
+    with pytest.raises(ValueError, match="prefetch depth must be an int >= 0, got -1"):
+        BatchPrefetcher(None, None, np.random.default_rng(0), 4, depth=-1)
