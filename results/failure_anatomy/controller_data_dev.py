@@ -6,6 +6,8 @@ ControllerConfig: rank 16, 800 steps at batch 128, lr 1e-3, wd 0.03, seed 0) on 
 another source and scores them on the same table (1,000 episodes per pool, seed 10,000), as
 `composition_breakdown` does. SOURCE is one of:
 
+- `Dstar`: the first N episodes of the run's D* (or of the file named by DSTAR=): the study's own
+  controllers, for a backbone trained outside the study. Session 20.
 - `D`: the first N episodes of the run's D (ε = 0.1; non-terminating random moves, so the data
   show states after a mistake). Session 15.
 - `all3`: fresh ε = 0 expert episodes, uniform over the 16 pretraining tasks and the 4
@@ -41,7 +43,11 @@ config = STUDY_PRESETS["default"]
 model_path = run_dir / os.environ.get("MODEL", "base_model/model.pt")
 model = freeze(load_base_model(model_path)); model.eval()
 t0 = time.time()
-if source == "D":
+if source == "Dstar":
+    dstar_path = Path(os.environ.get("DSTAR", run_dir / "data_Dstar.npz"))
+    data = load_dataset(dstar_path).subset(np.arange(n_episodes))
+    described = f"first {n_episodes} episodes of {dstar_path}"
+elif source == "D":
     data_d = load_dataset(run_dir / "data_D.npz")
     data = data_d.subset(np.arange(n_episodes))
     described = f"first {n_episodes} episodes of data_D.npz"
@@ -54,7 +60,7 @@ elif source in ("all3", "seen6", "post"):
     data = generate_grid_dataset(n_episodes, 0.0, DATA_SEED, env_kwargs={"tasks": tasks}, progress=False)
     described = f"{n_episodes} fresh expert episodes (eps 0, seed {DATA_SEED}) on {len(tasks)} tasks ({source})"
 else:
-    raise ValueError(f"SOURCE must be D, all3, seen6 or post, got {source!r}")
+    raise ValueError(f"SOURCE must be Dstar, D, all3, seen6 or post, got {source!r}")
 gen_s = time.time() - t0
 ctrl_path = out.with_suffix(".pt")
 t0 = time.time()
