@@ -21,7 +21,6 @@ the model's variance-scaling initialiser.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from agents.models.controller import freeze, low_rank_control
 from agents.models.transformer import variance_scaling_
 from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
-from agents.training_utils import batch_to_device, check_numbers, check_positive_ints, model_device, resolve_device
+from agents.training_utils import batch_to_device, check_numbers, check_positive_ints, model_on_device, resolve_device
 from hier_envs.datasets import EpisodeDataset
 from hier_envs.experts.ant_locomotion import weights_sha256
 
@@ -130,9 +129,7 @@ def train_subgoal_controllers(
     initialisation and the batches are drawn on the CPU, so the device changes only the rounding.
     """
     device = resolve_device(device)
-    freeze(model)
-    if model_device(model) != device:
-        model = copy.deepcopy(model).to(device)
+    model = model_on_device(freeze(model), device)
     torch.manual_seed(config.seed)
     controllers = SubgoalControllers(model.config.width, config.n_subgoals, config.rank).to(device)
     optimizer = torch.optim.AdamW(controllers.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)

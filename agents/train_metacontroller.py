@@ -12,7 +12,6 @@ is minimised over the metacontroller's parameters only (§9.2 item 7).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import (
-    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, model_device,
+    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, model_on_device,
     resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
@@ -242,9 +241,7 @@ def train_metacontroller(
         base_model = build_base_model(base_model.config).to(device)  # fresh initialisation, trained jointly
         trainable = [*base_model.parameters()]
     else:
-        freeze(base_model)
-        if model_device(base_model) != device:
-            base_model = copy.deepcopy(base_model).to(device)
+        base_model = model_on_device(freeze(base_model), device)
         trainable = []
     metacontroller = Metacontroller(base_model.config.width, config.metacontroller).to(device)
     optimizer = build_optimizer(config, trainable, metacontroller)

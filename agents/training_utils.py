@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import random
@@ -22,8 +23,8 @@ from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
 __all__ = [
-    "CsvLog", "batch_to_device", "check_numbers", "check_positive_ints", "model_device", "resolve_device",
-    "seed_everything", "set_threads", "write_text_atomic",
+    "CsvLog", "batch_to_device", "check_numbers", "check_positive_ints", "model_device", "model_on_device",
+    "resolve_device", "seed_everything", "set_threads", "write_text_atomic",
 ]
 
 
@@ -116,6 +117,12 @@ def model_device(model: torch.nn.Module) -> torch.device:
     """The device of ``model``'s parameters (the CPU for a model without any)."""
     parameter = next(model.parameters(), None)
     return torch.device("cpu") if parameter is None else parameter.device
+
+
+def model_on_device(model: ModuleT, device: torch.device) -> ModuleT:
+    """``model`` itself if it is on ``device``, else a copy moved there: the caller's model stays
+    where it is (trainers that read a frozen model on another device)."""
+    return model if model_device(model) == device else copy.deepcopy(model).to(device)
 
 
 def batch_to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -270,6 +277,7 @@ def run_training_loop(
 
 
 Losses = TypeVar("Losses", bound=Mapping[str, torch.Tensor])
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
 def apply_gradients(optimizer: torch.optim.Optimizer, losses: Losses) -> Losses:
