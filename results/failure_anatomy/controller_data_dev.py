@@ -23,9 +23,10 @@ another source and scores them on the same table (1,000 episodes per pool, seed 
 run's D and D* use seeds 1 and 2). Fitting controllers on anything but D* departs from the
 paper; these runs only locate where the backbone's controllability ends.
 usage: python controller_data_dev.py LAYER SOURCE N_EPISODES OUT.json   (environment: RUN_DIR, THREADS=2,
-MODEL=<a snapshot of RUN_DIR's pretraining, e.g. base_model/snapshots/step_4000.pt; default base_model/model.pt>)
+MODEL=<a snapshot of RUN_DIR's pretraining, e.g. base_model/snapshots/step_4000.pt; default base_model/model.pt>,
+SEED=<the controllers' training seed; default the preset's 0> (session 21))
 """
-import json, os, sys, time
+import dataclasses, json, os, sys, time
 from pathlib import Path
 import numpy as np, torch
 from agents.base_model_study import STUDY_PRESETS, composition_breakdown, subgoal_completion_rates
@@ -40,6 +41,8 @@ torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 layer, source, n_episodes, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 run_dir = Path(os.environ.get("RUN_DIR", "runs/grid_default"))
 config = STUDY_PRESETS["default"]
+if "SEED" in os.environ:
+    config = dataclasses.replace(config, controllers=dataclasses.replace(config.controllers, seed=int(os.environ["SEED"])))
 model_path = run_dir / os.environ.get("MODEL", "base_model/model.pt")
 model = freeze(load_base_model(model_path)); model.eval()
 t0 = time.time()
