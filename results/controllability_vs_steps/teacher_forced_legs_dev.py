@@ -32,11 +32,12 @@ import torch
 
 from agents.controllers import load_subgoal_controllers
 from agents.models.controller import freeze
-from agents.pretrain import batch_tensors, load_base_model
+from agents.pretrain import load_base_model
 from hier_envs.datasets import generate_grid_dataset, load_dataset, save_dataset
-from hier_envs.experts.grid_expert import LayoutPlan
-from hier_envs.grid_layout import LayoutSampler
 from hier_envs.tasks import GRID_POSTTRAIN_TASK, GRID_PRETRAIN_TASKS, grid_subgoal_transitions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "failure_anatomy"))
+from study_backbone import teacher_forced_steps  # noqa: E402  (shared with teacher_forced_dev.py)
 
 DATA_SEED = 777_002  # never used by D (1), D* (2), the eval (10,000) or the other dev data
 torch.set_num_threads(int(os.environ.get("THREADS", "1")))
@@ -53,56 +54,37 @@ else:
     data = generate_grid_dataset(n_episodes, 0.0, DATA_SEED, env_kwargs={"tasks": [list(GRID_POSTTRAIN_TASK)]},
                                  progress=False)
     save_dataset(data, cache)
-PLANES = LayoutSampler(7, 8, 4)  # only its to_layout: planes are walls, colours, agent
 SEEN = grid_subgoal_transitions(GRID_PRETRAIN_TASKS)
 
 per_step = {kind: defaultdict(lambda: defaultdict(list)) for kind in ("controlled", "unsteered")}
 survival = {kind: defaultdict(list) for kind in ("controlled", "unsteered")}
-for start in range(0, data.n_episodes, 100):
-    idx = np.arange(start, min(start + 100, data.n_episodes))
-    b = batch_tensors(data, idx)
-    with torch.no_grad():
-        lower = model.forward_lower(b["observations"], layer)
-        probs = {"controlled": torch.softmax(model.forward_upper(ctrl(lower, b["subgoals"].clamp(min=0)), layer).action_logits, -1).numpy(),
-                 "unsteered": torch.softmax(model.forward_upper(lower, layer).action_logits, -1).numpy()}
-    for row, i in enumerate(idx):
-        ep = data.episode(int(i))
-        planes = ep["observations"][:, : 13 * 49].reshape(-1, 13, 49)
-        cells = planes[:, 12].argmax(-1)
-        layout = PLANES.to_layout(planes[0].argmax(-1))
-        plan, task, visited = LayoutPlan(layout), [c for c in ep["task"] if c >= 0], 0
-        alive = {kind: 1.0 for kind in probs}
-        for t in range(len(ep["actions"])):
-            target, cell = task[visited], int(cells[t])
-            opt, safe = plan.action_sets(cell, target)
-            fatal = [a for a in range(4) if a not in safe]
-            assert int(ep["actions"][t]) in opt, "the expert's own action must be optimal"
-            prior = []
-            if visited >= 2 and visited % 2 == 0:  # heading for a new pair after a finished one
-                previous = task[visited - 1] // 2
-                prior_targets = [2 * nxt for prev, nxt in SEEN if prev == previous]
-                prior = sorted({a for tgt in prior_targets for a in plan.action_sets(cell, tgt)[0]} - set(opt))
-            for kind, p in probs.items():
-                per_step[kind]["p_optimal"][visited].append(float(p[row, t, opt].sum()))
-                if visited >= 2 and visited % 2 == 0:
-                    per_step[kind]["p_prior"][visited].append(float(p[row, t, prior].sum()))
-                p_fatal = float(p[row, t, fatal].sum())
-                per_step[kind]["p_fatal"][visited].append(p_fatal)
-                alive[kind] *= 1.0 - p_fatal
-            if plan.cell_color[int(cells[t + 1])] == target:
-                for kind in probs:
-                    survival[kind][visited].append(alive[kind])
-                    alive[kind] = 1.0
-                visited += 1
-        assert visited == len(task), "an expert episode of the dataset is successful"
+alive = {kind: 1.0 for kind in per_step}
+for step in teacher_forced_steps(model, ctrl, layer, data):
+    leg = step.colors_visited
+    prior = []
+    if leg >= 2 and leg % 2 == 0:  # heading for a new pair after a finished one
+        previous = GRID_POSTTRAIN_TASK[leg - 1] // 2
+        prior_targets = [2 * nxt for prev, nxt in SEEN if prev == previous]
+        prior = sorted({a for tgt in prior_targets for a in step.plan.action_sets(step.cell, tgt)[0]} - set(step.optimal))
+    for kind, p in step.probs.items():
+        per_step[kind]["p_optimal"][leg].append(float(p[step.optimal].sum()))
+        if leg >= 2 and leg % 2 == 0:
+            per_step[kind]["p_prior"][leg].append(float(p[prior].sum()))
+        p_fatal = float(p[step.fatal].sum())
+        per_step[kind]["p_fatal"][leg].append(p_fatal)
+        alive[kind] *= 1.0 - p_fatal
+    if step.reached:
+        for kind in alive:
+            survival[kind][leg].append(alive[kind])
+            alive[kind] = 1.0
 
 result = {"model": str(model_path), "controllers": str(ctrl_path), "layer": layer, "episodes": data.n_episodes,
           "task": list(GRID_POSTTRAIN_TASK), "dataset_seed": DATA_SEED}
-for kind in probs:
+for kind in per_step:
     result[kind] = {name: [round(float(np.mean(d[c])), 4) if d[c] else None for c in range(len(GRID_POSTTRAIN_TASK))]
                     for name, d in per_step[kind].items()}
     result[kind]["survival"] = [round(float(np.mean(survival[kind][c])), 4) for c in range(len(GRID_POSTTRAIN_TASK))]
     result[kind]["survival_product"] = round(float(np.prod(result[kind]["survival"])), 4)
 out.write_text(json.dumps(result, indent=1))
-for kind in probs:
+for kind in per_step:
     print(kind, "survival by leg", result[kind]["survival"], "product", result[kind]["survival_product"])
