@@ -49,7 +49,6 @@ def _episode_plan(episode: dict) -> tuple[LayoutPlan, np.ndarray, list[int]]:
     return LayoutPlan(layout), planes[:, 12].argmax(-1), [c for c in episode["task"] if c >= 0]
 
 
-
 class TeacherForcedStep(NamedTuple):
     """One step of a stored expert episode, scored by :func:`teacher_forced_steps`."""
 
