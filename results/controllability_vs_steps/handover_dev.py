@@ -33,6 +33,7 @@ import hier_envs  # noqa: F401  (registers the envs)
 from agents.controllers import load_subgoal_controllers
 from agents.models.controller import freeze
 from agents.pretrain import load_base_model
+from agents.rollouts import episode_endings
 from hier_envs.experts.grid_expert import GridExpert
 from hier_envs.tasks import GRID_POSTTRAIN_TASK
 
@@ -63,16 +64,18 @@ def run(handover: int) -> dict:
         residual = model.step_lower(torch.from_numpy(obs), cache, layer)
         residual = ctrl(residual, torch.from_numpy(subgoal.clip(min=0)))
         model_actions = model.select_action(model.step_upper(residual, cache, layer), generator, False).numpy()
+        success, truncated = np.zeros(n_episodes, dtype=bool), np.zeros(n_episodes, dtype=bool)
+        failure, ended = np.full(n_episodes, None, dtype=object), np.zeros(n_episodes, dtype=bool)
         for i in np.flatnonzero(active):
             if visited[i] >= handover and taken_at[i] < 0:
                 taken_at[i] = t
             action = int(model_actions[i]) if taken_at[i] >= 0 else expert.act(envs[i], rng)
-            o, _, terminated, truncated, info = envs[i].step(action)
+            o, _, terminated, truncated[i], info = envs[i].step(action)
             obs[i], visited[i] = o, info["colors_visited"]
             subgoal[i] = -1 if info["subgoal"] is None else info["subgoal"]
-            if terminated or truncated:
-                active[i] = False
-                endings[i] = "success" if info["success"] else (info["failure"] or "timeout")
+            success[i], failure[i], ended[i] = info["success"], info["failure"], terminated or truncated[i]
+        endings[ended] = episode_endings(success, failure, truncated)[ended]  # the rollouts' labels and check
+        active &= ~ended
         if not active.any():
             break
     endings[active] = "timeout"

@@ -61,14 +61,14 @@ survival = {kind: defaultdict(list) for kind in ("controlled", "unsteered")}
 alive = {kind: 1.0 for kind in per_step}
 for step in teacher_forced_steps(model, ctrl, layer, data):
     leg = step.colors_visited
-    prior = []
-    if leg >= 2 and leg % 2 == 0:  # heading for a new pair after a finished one
+    after_a_pair = leg >= 2 and leg % 2 == 0  # heading for a new pair after a finished one
+    if after_a_pair:
         previous = GRID_POSTTRAIN_TASK[leg - 1] // 2
         prior_targets = [2 * nxt for prev, nxt in SEEN if prev == previous]
         prior = sorted({a for tgt in prior_targets for a in step.plan.action_sets(step.cell, tgt)[0]} - set(step.optimal))
     for kind, p in step.probs.items():
         per_step[kind]["p_optimal"][leg].append(float(p[step.optimal].sum()))
-        if leg >= 2 and leg % 2 == 0:
+        if after_a_pair:
             per_step[kind]["p_prior"][leg].append(float(p[prior].sum()))
         p_fatal = float(p[step.fatal].sum())
         per_step[kind]["p_fatal"][leg].append(p_fatal)
