@@ -16,6 +16,13 @@ JSON already exists is skipped, so re-running the same command after an interrup
 only the missing runs (a run interrupted midway restarts; methods may resume internally from
 their own checkpoints in their work folder).
 
+**Several invocations on one results folder.** When an invocation lists a run it takes that run's
+lock (``work/<env>/<method>/seed<seed>/run.lock``, ``fcntl.flock`` without waiting) and holds it
+until the run's JSON is written or the run has failed. A run whose lock another process holds is
+not run here: it is reported as *busy* (``summary["busy"]``) and left to that process, so two
+invocations never run, nor rewrite the JSON of, the same run. (Locks need a local or otherwise
+flock-capable file system; a killed process releases its locks.)
+
 **Methods.** :data:`METHOD_REGISTRY` maps a method name to a callable
 ``method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict`` that trains and
 evaluates one run and returns the run record (``privileged``, ``curve``, ``final_success_rate``,
@@ -43,6 +50,7 @@ if __package__ in (None, ""):  # `python benchmarks/run_all.py`: make `import be
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dataclasses
+import fcntl
 import json
 import multiprocessing
 import time
@@ -50,7 +58,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from benchmarks import pipeline_methods
 from benchmarks.reporting import (
@@ -363,6 +371,8 @@ def _comma_list(text: str | None, known: Mapping[str, Any], what: str) -> tuple[
     unknown = [name for name in names if name not in known]
     if not names or unknown:
         raise ValueError(f"unknown {what} {unknown or text!r}; expected a comma list of {sorted(known)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"each {what} may be named once, got {text!r}")
     return names
 
 
@@ -394,6 +404,19 @@ def _finished(path: Path) -> bool:
         print(f"warning: {path} is unreadable or invalid; the run will be redone", file=sys.stderr)
         return False
     return True
+
+
+def _claim(job: RunJob) -> IO[str] | None:
+    """Take ``job``'s run lock without waiting (module docstring, "Several invocations"): the open
+    lock file, whose closing releases the claim, or None when another process holds it."""
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(job.work_dir / "run.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, Any]:
@@ -472,9 +495,10 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
     """Run every (env, method, seed) of ``config`` that has no result yet, then report (SPEC B6).
 
     ``preset`` replaces ``PRESETS[config.preset]`` (tests use a smaller one). Returns
-    ``{"out", "ran", "skipped", "failed", "report", "wall_s"}``; ``ran``/``skipped``/``failed``
-    list ``(env, method, seed)``. Raises ``RuntimeError`` after reporting if any run failed
-    (the failed runs have no JSON, so the next invocation retries them).
+    ``{"out", "ran", "skipped", "busy", "failed", "report", "wall_s"}``; ``ran``/``skipped``/``busy``/
+    ``failed`` list ``(env, method, seed)`` (``busy``: claimed by another invocation, not run here).
+    Raises ``RuntimeError`` after reporting if any run failed (the failed runs have no JSON, so the
+    next invocation retries them).
     """
     start = time.perf_counter()
     preset = PRESETS[config.preset] if preset is None else preset
@@ -503,45 +527,60 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
     out = Path(config.out) if config.out is not None else Path("results") / preset.name
     (out / "runs").mkdir(parents=True, exist_ok=True)
 
-    jobs, skipped = [], []
-    for env in envs:
-        env_preset = preset.for_env(env)
-        seeds = parse_seeds(config.seeds, env_preset.seeds)
-        for method in methods:
-            if env not in METHOD_ENVS.get(method, tuple(ENV_IDS)):
-                continue
-            for seed in seeds:
-                run_path = out / "runs" / run_filename(env, method, seed)
-                job = RunJob(env, method, seed, run_path, out / "work" / env / method / f"seed{seed}")
-                if _finished(job.run_path):
-                    skipped.append((env, method, seed))
-                else:
-                    jobs.append(job)
+    jobs, skipped, busy = [], [], []
+    claims: dict[tuple[str, str, int], IO[str]] = {}
+    try:
+        for env in envs:
+            env_preset = preset.for_env(env)
+            seeds = parse_seeds(config.seeds, env_preset.seeds)
+            for method in methods:
+                if env not in METHOD_ENVS.get(method, tuple(ENV_IDS)):
+                    continue
+                for seed in seeds:
+                    key = (env, method, seed)
+                    run_path = out / "runs" / run_filename(env, method, seed)
+                    job = RunJob(env, method, seed, run_path, out / "work" / env / method / f"seed{seed}")
+                    claim = _claim(job)
+                    if claim is None:
+                        busy.append(key)
+                        print(f"run {key} is busy: another run_all.py process holds {job.work_dir / 'run.lock'}; "
+                              "left to it", file=sys.stderr)
+                    elif _finished(job.run_path):  # checked under the claim: no process is writing it
+                        claim.close()
+                        skipped.append(key)
+                    else:
+                        claims[key] = claim
+                        jobs.append(job)
 
-    ran, failed = [], []
-    if jobs:
-        if config.executor == "ray":
-            results = _iter_ray(jobs, preset, config.workers, config.ray_address)
-        else:
-            results = _iter_local(jobs, preset, config.workers)
-        with _RunProgress(config.progress, len(jobs) + len(skipped), len(skipped)) as advance:
-            for job, result, error in results:
-                key = (job.env, job.method, job.seed)
-                if error is None:
-                    try:
-                        write_json_atomic(job.run_path, _record(job, result, preset))
-                        ran.append(key)
-                    except (TypeError, ValueError) as bad:
-                        error = f"{type(bad).__name__}: {bad}"
-                if error is not None:
-                    failed.append(key)
-                    print(f"run {key} failed:\n{error}", file=sys.stderr)
-                advance(f"{job.env}/{job.method}/seed{job.seed}")
+        ran, failed = [], []
+        if jobs:
+            if config.executor == "ray":
+                results = _iter_ray(jobs, preset, config.workers, config.ray_address)
+            else:
+                results = _iter_local(jobs, preset, config.workers)
+            with _RunProgress(config.progress, len(jobs) + len(skipped), len(skipped)) as advance:
+                for job, result, error in results:
+                    key = (job.env, job.method, job.seed)
+                    if error is None:
+                        try:
+                            write_json_atomic(job.run_path, _record(job, result, preset))
+                            ran.append(key)
+                        except (TypeError, ValueError) as bad:
+                            error = f"{type(bad).__name__}: {bad}"
+                    if error is not None:
+                        failed.append(key)
+                        print(f"run {key} failed:\n{error}", file=sys.stderr)
+                    claims.pop(key).close()
+                    advance(f"{job.env}/{job.method}/seed{job.seed}")
+    finally:
+        for claim in claims.values():
+            claim.close()
 
     wall_s = time.perf_counter() - start
     write_manifest(out, sys.argv if sys.argv and sys.argv[0] else ["run_benchmark"], preset, wall_s)
     report = write_report(out, reference_method=config.reference, preset_name=preset.name) if load_runs(out) else None
-    summary = {"out": out, "ran": ran, "skipped": skipped, "failed": failed, "report": report, "wall_s": wall_s}
+    summary = {"out": out, "ran": ran, "skipped": skipped, "busy": busy, "failed": failed, "report": report,
+               "wall_s": wall_s}
     if failed:
         raise RuntimeError(f"{len(failed)} run(s) failed (no JSON written; re-run to retry): {failed}")
     return summary
@@ -575,7 +614,8 @@ def main(config: RunAllConfig) -> dict[str, Any]:
     """Entry point of ``python benchmarks/run_all.py`` (flags generated from :class:`RunAllConfig`)."""
     summary = run_benchmark(config)
     print(
-        f"{len(summary['ran'])} run(s) finished, {len(summary['skipped'])} skipped (already done) in "
+        f"{len(summary['ran'])} run(s) finished, {len(summary['skipped'])} skipped (already done), "
+        f"{len(summary['busy'])} busy (run by another process) in "
         f"{summary['wall_s']:.1f} s; results in {summary['out']}"
     )
     if summary["report"] is not None:

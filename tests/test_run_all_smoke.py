@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,42 @@ def test_registered_method_runs_without_editing_the_loop(tmp_path: Path) -> None
         METHOD_REGISTRY.pop("fake_internal_rl", None)
 
 
+_HOLD_LOCK = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_claimed_by_another_process_is_left_to_it(tmp_path: Path) -> None:
+    """Two invocations on one results folder never run the same run (module docstring of run_all)."""
+    register_method("fake_internal_rl", _fake_method)
+    try:
+        config = RunAllConfig(env="grid", methods="fake_internal_rl", seeds="0,1", out=tmp_path, progress=False,
+                              reference="fake_internal_rl")
+        lock = tmp_path / "work" / "grid" / "fake_internal_rl" / "seed0" / "run.lock"
+        lock.parent.mkdir(parents=True)
+        other = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout is not None and other.stdout.readline().strip() == "locked"
+            first = run_benchmark(config, preset=TINY)
+        finally:
+            other.kill()
+            other.wait()
+        assert first["busy"] == [("grid", "fake_internal_rl", 0)]
+        assert first["ran"] == [("grid", "fake_internal_rl", 1)]
+        assert not (tmp_path / "runs" / "grid__fake_internal_rl__seed0.json").exists()
+
+        # The other process is gone (its lock with it), and this one released its claims.
+        second = run_benchmark(config, preset=TINY)
+        assert second["ran"] == [("grid", "fake_internal_rl", 0)]
+        assert second["skipped"] == [("grid", "fake_internal_rl", 1)] and second["busy"] == []
+    finally:
+        METHOD_REGISTRY.pop("fake_internal_rl", None)
+
+
 def test_arguments_are_validated(tmp_path: Path) -> None:
     assert parse_seeds("0,1,2", (9,)) == (0, 1, 2)
     assert parse_seeds("3", (9,)) == (0, 1, 2)
@@ -109,6 +147,9 @@ def test_arguments_are_validated(tmp_path: Path) -> None:
             parse_seeds(bad, (0,))
     with pytest.raises(ValueError, match="unknown method"):
         run_benchmark(RunAllConfig(methods="nope", out=tmp_path, progress=False), preset=TINY)
+    with pytest.raises(ValueError, match="named once"):
+        run_benchmark(RunAllConfig(methods="sb3_dqn_privileged,sb3_dqn_privileged", out=tmp_path, progress=False),
+                      preset=TINY)
     with pytest.raises(ValueError, match="unknown env"):
         run_benchmark(RunAllConfig(env="maze", out=tmp_path, progress=False), preset=TINY)
     with pytest.raises(ValueError, match="workers"):
