@@ -29,6 +29,11 @@ needs it, with the resumable trainers of ``agents/``, so parallel workers never 
 and an interrupted build resumes. ``method_options["<env>_pipeline"]`` with ``base_model`` and
 ``dstar`` points at an existing ``model.pt`` and its D* to skip pretraining, e.g. the ones
 written by ``python -m agents.base_model_study [--env ant]``.
+
+Timing: a run's ``wall_s`` is its own training time, the trainer's ``elapsed_s`` at the last
+update, summed over the processes of a resumed run. Getting the shared artifacts (building
+them, or waiting on another run's lock) is a one-off cost of the results folder, not of the
+run: it is kept apart as ``config["shared_setup_s"]``, this process's time before training.
 """
 
 from __future__ import annotations
@@ -169,7 +174,9 @@ def _episode_budget(preset: Any, batch_episodes: int) -> int:
     return -(-preset.train_episodes // batch_episodes) * batch_episodes
 
 
-def _record(curve_rows: list[dict[str, Any]], config: Any, wall_s: float, extra: dict[str, Any]) -> dict[str, Any]:
+def _record(curve_rows: list[dict[str, Any]], config: Any, shared_setup_s: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """The run JSON of a pipeline method: ``wall_s`` is the last curve point's training time, the
+    shared-artifact time goes to ``config["shared_setup_s"]`` (module docstring, "Timing")."""
     curve = [
         {"episodes": float(row["episodes"]), "env_steps": float(row["env_steps"]),
          "success_rate": float(row["success_rate"]), "wall_s": float(row["elapsed_s"])}
@@ -179,8 +186,8 @@ def _record(curve_rows: list[dict[str, Any]], config: Any, wall_s: float, extra:
         "privileged": False,
         "curve": curve,
         "final_success_rate": curve[-1]["success_rate"],
-        "wall_s": wall_s,
-        "config": {**dataclasses.asdict(config), **extra},
+        "wall_s": curve[-1]["wall_s"],
+        "config": {**dataclasses.asdict(config), **extra, "shared_setup_s": shared_setup_s},
     }
 
 
@@ -194,10 +201,11 @@ def _internal_rl_run(variant: str, env: str, seed: int, preset: Any, out_dir: Pa
     tic = time.perf_counter()
     shared = shared_dir(out_dir)
     base_model, code_model = (generator or (lambda p, s: _metacontroller(p, s, variant, env)))(preset, shared)
+    shared_setup_s = time.perf_counter() - tic
     config = _rl_config(preset, seed, env)
     train_internal_rl(config, base_model, code_model, out_dir, progress=False)
     rows = CsvLog(out_dir / "learning_curve.csv", ["update"], "update").read()
-    return _record(rows, config, time.perf_counter() - tic, {"variant": variant, "shared": str(shared)})
+    return _record(rows, config, shared_setup_s, {"variant": variant, "shared": str(shared)})
 
 
 def run_internal_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
@@ -239,7 +247,8 @@ def run_raw_action_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[s
 
     tic = time.perf_counter()
     base_path, _ = _base_model_and_dstar(preset, shared_dir(out_dir), env)
+    shared_setup_s = time.perf_counter() - tic
     config = (RAW_ACTION_RL_PRESETS if env == "grid" else ANT_RAW_ACTION_RL_PRESETS)[pipeline_for(preset, env).rl]
     config = dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
     result = train_raw_action_rl(base_path, config, out_dir, progress=False)
-    return _record(result["curve"], config, time.perf_counter() - tic, {"base_model": str(base_path)})
+    return _record(result["curve"], config, shared_setup_s, {"base_model": str(base_path)})

@@ -24,9 +24,13 @@ Run JSON schema (``RUN_SCHEMA_VERSION`` 1)::
     }
 
 ``curve`` is sorted by ``episodes`` (training episodes completed when the policy was
-evaluated; the first point is usually the untrained policy at 0). ``wall_s`` is the run's
-training wall-clock time in seconds (the SB3 baselines exclude evaluation time; a method that
-cannot separate them says so in its ``config``). ``final_success_rate`` is the last point's
+evaluated; the first point is usually the untrained policy at 0). A point's ``wall_s`` is the
+run's training wall-clock time in seconds up to it, summed over the processes of a resumed run
+(the SB3 baselines exclude evaluation time; a method that cannot separate them says so in its
+``config``); one-off work shared by several runs, such as the pipeline methods' base model and
+metacontroller, is not in it. The record's ``wall_s`` is the last point's. (Pipeline records
+written before 2026-12-05 counted the shared artifacts and only the last process in it; the
+report therefore reads the last curve point.) ``final_success_rate`` is the last point's
 success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``.
 Statistics follow :mod:`benchmarks.stats` (rliable conventions). All files are written
 atomically (temporary file + ``os.replace``, :mod:`hier_envs.atomic_io`, whose writers are
@@ -256,7 +260,7 @@ def summarize(
             row[f"seeds_reached_{label}"] = sum(r is not None for r in reached)
         row["train_episodes_median"] = float(np.median([m["curve"][-1]["episodes"] for m in members]))
         row["env_steps_median"] = float(np.median([m["curve"][-1]["env_steps"] for m in members]))
-        row["wall_s_median"] = float(np.median([m["wall_s"] for m in members]))
+        row["wall_s_median"] = float(np.median([m["curve"][-1]["wall_s"] for m in members]))
         row.update({"poi_reference": None, "poi_reference_over_method": None, "poi_ci_low": None, "poi_ci_high": None})
         reference = [r for r in runs if r["env"] == env and r["method"] == reference_method]
         if reference and method != reference_method:
@@ -316,6 +320,10 @@ def _caveats(
         "(SPEC B2), which the paper's agents never see; compare them with faithful methods only as an upper "
         "reference.",
         "Training budgets are in training episodes; compare methods only where `train episodes` match.",
+        "`wall s` is each run's training time up to its last curve point, summed over the processes of a resumed "
+        "run (the SB3 baselines exclude evaluation). One-off work shared by several runs (the pipeline methods' "
+        "datasets, base model, metacontroller or CompILE model) is not in it; pipeline runs record their process's "
+        "time getting it as `shared_setup_s` in their config.",
     ]
     if any(r["method"] == EXPERT_METHOD for r in runs):
         caveats.append(f"`{EXPERT_METHOD}` is the data-generating expert (it plans with the task: privileged), evaluated "

@@ -97,6 +97,21 @@ def test_summary_csv_columns_and_values(results_dir: Path) -> None:
     assert float(by_key[("grid", "internal_rl")]["train_episodes_median"]) == 400.0
 
 
+def test_wall_time_column_reads_the_last_curve_point(results_dir: Path) -> None:
+    """A record whose ``wall_s`` counts a shared build (pipeline records before 2026-12-05) does not
+    inflate the table: the column is the training time at the last curve point."""
+    for seed, last_point_s in ((0, 7.0), (1, 9.0)):  # seed 2 ends at 2.0 s
+        path = results_dir / "runs" / run_filename("grid", "internal_rl", seed)
+        record = json.loads(path.read_text())
+        record["wall_s"] = 5000.0  # e.g. seeds that built or waited for the shared base model
+        record["curve"][-1]["wall_s"] = last_point_s
+        path.write_text(json.dumps(record))
+    write_report(results_dir, reps=50)
+    internal = {(r["env"], r["method"]): r for r in read_csv(results_dir / "summary.csv")}[("grid", "internal_rl")]
+    assert float(internal["wall_s_median"]) == 7.0  # median of 7.0, 9.0, 2.0
+    assert "`wall s` is each run's training time" in (results_dir / "summary.md").read_text()
+
+
 def test_summary_markdown_rows_and_caveats(results_dir: Path) -> None:
     write_report(results_dir, reps=200, preset_name="smoke")
     text = (results_dir / "summary.md").read_text()

@@ -181,6 +181,11 @@ def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
         assert record["privileged"] is False
         assert record["curve"][-1]["episodes"] >= TINY.train_episodes
         assert 0.0 <= record["final_success_rate"] <= 1.0
+        # wall_s is the run's own training time; getting the shared artifacts is kept apart
+        assert record["wall_s"] == record["curve"][-1]["wall_s"] > 0
+        assert record["config"]["shared_setup_s"] >= 0
+    first_setup_s = json.loads((tmp_path / "runs" / f"grid__{first['ran'][0][1]}__seed0.json").read_text())
+    assert first_setup_s["config"]["shared_setup_s"] > first_setup_s["wall_s"]  # it pretrained the base model
     beta1 = json.loads((tmp_path / "runs" / "grid__internal_rl_beta1__seed0.json").read_text())
     assert beta1["config"]["variant"] == "beta1"
     summary = (tmp_path / "summary.md").read_text()
