@@ -322,8 +322,8 @@ def _caveats(
         "Training budgets are in training episodes; compare methods only where `train episodes` match.",
         "`wall s` is each run's training time up to its last curve point, summed over the processes of a resumed "
         "run (the SB3 baselines exclude evaluation). One-off work shared by several runs (the pipeline methods' "
-        "datasets, base model, metacontroller or CompILE model) is not in it; pipeline runs record their process's "
-        "time getting it as `shared_setup_s` in their config.",
+        "datasets, base model, metacontroller or CompILE model) is not in it; pipeline runs written since "
+        "2026-12-05 record their process's time getting it as `shared_setup_s` in their config.",
     ]
     if any(r["method"] == EXPERT_METHOD for r in runs):
         caveats.append(f"`{EXPERT_METHOD}` is the data-generating expert (it plans with the task: privileged), evaluated "
