@@ -33,11 +33,14 @@ written by ``python -m agents.base_model_study [--env ant]``.
 Timing: a run's ``wall_s`` is its own training time, the trainer's ``elapsed_s`` at the last
 update, summed over the processes of a resumed run. Getting the shared artifacts (building
 them, or waiting on another run's lock) is a one-off cost of the results folder, not of the
-run: it is kept apart as ``config["shared_setup_s"]``, this process's time before training.
+run: it is kept apart as ``config["shared_setup_s"]``, this process's time before training, and
+``config["shared_build_s"]`` gives each shared artifact's own training-loop time (from its
+``metrics.csv``, summed over resumes), which the report lists under each env's table.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import fcntl
 import time
@@ -174,9 +177,26 @@ def _episode_budget(preset: Any, batch_episodes: int) -> int:
     return -(-preset.train_episodes // batch_episodes) * batch_episodes
 
 
-def _record(curve_rows: list[dict[str, Any]], config: Any, shared_setup_s: float, extra: dict[str, Any]) -> dict[str, Any]:
+def _shared_build_s(shared: Path, artifacts: tuple[str, ...]) -> dict[str, float]:
+    """Training-loop seconds of each artifact folder in ``shared`` that has a ``metrics.csv`` with an
+    ``elapsed_s`` column (its last row: the trainers sum it over resumes); others are left out."""
+    build_s = {}
+    for name in artifacts:
+        path = shared / name / "metrics.csv"
+        if not path.is_file():
+            continue
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and rows[-1].get("elapsed_s"):
+            build_s[name] = float(rows[-1]["elapsed_s"])
+    return build_s
+
+
+def _record(curve_rows: list[dict[str, Any]], config: Any, shared_setup_s: float, extra: dict[str, Any],
+            shared_build_s: dict[str, float]) -> dict[str, Any]:
     """The run JSON of a pipeline method: ``wall_s`` is the last curve point's training time, the
-    shared-artifact time goes to ``config["shared_setup_s"]`` (module docstring, "Timing")."""
+    shared-artifact times go to ``config["shared_setup_s"]`` and ``["shared_build_s"]`` (module
+    docstring, "Timing")."""
     curve = [
         {"episodes": float(row["episodes"]), "env_steps": float(row["env_steps"]),
          "success_rate": float(row["success_rate"]), "wall_s": float(row["elapsed_s"])}
@@ -187,7 +207,8 @@ def _record(curve_rows: list[dict[str, Any]], config: Any, shared_setup_s: float
         "curve": curve,
         "final_success_rate": curve[-1]["success_rate"],
         "wall_s": curve[-1]["wall_s"],
-        "config": {**dataclasses.asdict(config), **extra, "shared_setup_s": shared_setup_s},
+        "config": {**dataclasses.asdict(config), **extra, "shared_setup_s": shared_setup_s,
+                   "shared_build_s": shared_build_s},
     }
 
 
@@ -205,7 +226,9 @@ def _internal_rl_run(variant: str, env: str, seed: int, preset: Any, out_dir: Pa
     config = _rl_config(preset, seed, env)
     train_internal_rl(config, base_model, code_model, out_dir, progress=False)
     rows = CsvLog(out_dir / "learning_curve.csv", ["update"], "update").read()
-    return _record(rows, config, shared_setup_s, {"variant": variant, "shared": str(shared)})
+    artifacts = ("base_model", "compile" if variant == "compile" else f"metacontroller_{variant}")
+    return _record(rows, config, shared_setup_s, {"variant": variant, "shared": str(shared)},
+                   _shared_build_s(shared, artifacts))
 
 
 def run_internal_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
@@ -251,4 +274,5 @@ def run_raw_action_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[s
     config = (RAW_ACTION_RL_PRESETS if env == "grid" else ANT_RAW_ACTION_RL_PRESETS)[pipeline_for(preset, env).rl]
     config = dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
     result = train_raw_action_rl(base_path, config, out_dir, progress=False)
-    return _record(result["curve"], config, shared_setup_s, {"base_model": str(base_path)})
+    return _record(result["curve"], config, shared_setup_s, {"base_model": str(base_path)},
+                   _shared_build_s(shared_dir(out_dir), ("base_model",)))

@@ -338,6 +338,27 @@ def _caveats(
     return caveats
 
 
+def _shared_build_line(runs: Sequence[Mapping[str, Any]]) -> str | None:
+    """One sentence naming the shared artifacts' training-loop times that the env's runs record in
+    ``config["shared_build_s"]`` (a range where runs of several builds disagree), or None."""
+    seconds: dict[str, set[float]] = {}
+    for run in runs:
+        build_s = run["config"].get("shared_build_s")
+        if not isinstance(build_s, Mapping):
+            continue
+        for name, value in build_s.items():
+            if _is_number(value):
+                seconds.setdefault(str(name), set()).add(float(value))
+    if not seconds:
+        return None
+    parts = [
+        f"`{name}` {min(values):,.0f}" + (f"–{max(values):,.0f}" if max(values) > min(values) else "") + " s"
+        for name, values in sorted(seconds.items())
+    ]
+    return ("Shared artifacts, built once and used by several runs (training-loop time, not in `wall s`; "
+            "from the runs that record it): " + ", ".join(parts) + ".")
+
+
 def _markdown(
     runs: Sequence[Mapping[str, Any]],
     rows: Sequence[Mapping[str, Any]],
@@ -370,6 +391,9 @@ def _markdown(
                 + "".join(f"{_fmt_episodes(row[f'episodes_to_{round(100 * t)}_median'])} | " for t in THRESHOLDS)
                 + f"{row['train_episodes_median']:.0f} | {row['wall_s_median']:.1f} |"
             )
+        shared = _shared_build_line([run for run in runs if run["env"] == env])
+        if shared:
+            lines += ["", shared]
         poi_rows = [row for row in env_rows if row["poi_reference_over_method"] is not None]
         if poi_rows:
             lines += [

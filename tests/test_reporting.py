@@ -112,6 +112,20 @@ def test_wall_time_column_reads_the_last_curve_point(results_dir: Path) -> None:
     assert "`wall s` is each run's training time" in (results_dir / "summary.md").read_text()
 
 
+def test_shared_artifact_times_are_listed_under_their_env(results_dir: Path) -> None:
+    builds = {0: {"base_model": 4411.2, "metacontroller_standard": 901.0}, 1: {"base_model": 4452.0}}
+    for seed, build_s in builds.items():
+        path = results_dir / "runs" / run_filename("grid", "internal_rl", seed)
+        record = json.loads(path.read_text())
+        record["config"]["shared_build_s"] = build_s
+        path.write_text(json.dumps(record))
+    write_report(results_dir, reps=50)
+    text = (results_dir / "summary.md").read_text()
+    grid, ant = text.split("## grid")[1], text.split("## ant")[1].split("## grid")[0]
+    assert "`base_model` 4,411–4,452 s, `metacontroller_standard` 901 s." in grid  # two builds: a range
+    assert "Shared artifacts" not in ant  # no ant run records one
+
+
 def test_summary_markdown_rows_and_caveats(results_dir: Path) -> None:
     write_report(results_dir, reps=200, preset_name="smoke")
     text = (results_dir / "summary.md").read_text()
