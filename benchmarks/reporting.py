@@ -28,9 +28,9 @@ evaluated; the first point is usually the untrained policy at 0). A point's ``wa
 run's training wall-clock time in seconds up to it, summed over the processes of a resumed run
 (the SB3 baselines exclude evaluation time; a method that cannot separate them says so in its
 ``config``); one-off work shared by several runs, such as the pipeline methods' base model and
-metacontroller, is not in it. The record's ``wall_s`` is the last point's. (Pipeline records
-written before 2026-12-05 counted the shared artifacts and only the last process in it; the
-report therefore reads the last curve point.) ``final_success_rate`` is the last point's
+metacontroller, is not in it. The record's ``wall_s`` is the last point's. (Older pipeline
+records, those without ``config["shared_setup_s"]``, counted the shared artifacts and only the
+last process in it; the report therefore reads the last curve point.) ``final_success_rate`` is the last point's
 success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``.
 Statistics follow :mod:`benchmarks.stats` (rliable conventions). All files are written
 atomically (temporary file + ``os.replace``, :mod:`hier_envs.atomic_io`, whose writers are
@@ -322,8 +322,8 @@ def _caveats(
         "Training budgets are in training episodes; compare methods only where `train episodes` match.",
         "`wall s` is each run's training time up to its last curve point, summed over the processes of a resumed "
         "run (the SB3 baselines exclude evaluation). One-off work shared by several runs (the pipeline methods' "
-        "datasets, base model, metacontroller or CompILE model) is not in it; pipeline runs written since "
-        "2026-12-05 record their process's time getting it as `shared_setup_s` in their config.",
+        "datasets, base model, metacontroller or CompILE model) is not in it; newer pipeline runs record their "
+        "process's time getting it as `shared_setup_s` in their config.",
     ]
     if any(r["method"] == EXPERT_METHOD for r in runs):
         caveats.append(f"`{EXPERT_METHOD}` is the data-generating expert (it plans with the task: privileged), evaluated "

@@ -98,8 +98,8 @@ def test_summary_csv_columns_and_values(results_dir: Path) -> None:
 
 
 def test_wall_time_column_reads_the_last_curve_point(results_dir: Path) -> None:
-    """A record whose ``wall_s`` counts a shared build (pipeline records before 2026-12-05) does not
-    inflate the table: the column is the training time at the last curve point."""
+    """A record whose ``wall_s`` counts a shared build (older pipeline records) does not inflate the
+    table: the column is the training time at the last curve point."""
     for seed, last_point_s in ((0, 7.0), (1, 9.0)):  # seed 2 ends at 2.0 s
         path = results_dir / "runs" / run_filename("grid", "internal_rl", seed)
         record = json.loads(path.read_text())
