@@ -21,7 +21,11 @@ lock (``work/<env>/<method>/seed<seed>/run.lock``, ``fcntl.flock`` without waiti
 until the run's JSON is written or the run has failed. A run whose lock another process holds is
 not run here: it is reported as *busy* (``summary["busy"]``) and left to that process, so two
 invocations never run, nor rewrite the JSON of, the same run. (Locks need a local or otherwise
-flock-capable file system; a killed process releases its locks.)
+flock-capable file system; a killed process releases its locks.) A killed invocation takes its
+``local`` workers with it: each worker ends itself within a second of its parent's death, so no
+orphan trains on. The worker also holds ``worker.lock`` in the run's work folder while the
+method runs, and waits for it first, so even a worker that outlives its invocation never runs
+beside the next one's.
 
 **Methods.** :data:`METHOD_REGISTRY` maps a method name to a callable
 ``method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict`` that trains and
@@ -53,6 +57,8 @@ import dataclasses
 import fcntl
 import json
 import multiprocessing
+import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -390,9 +396,26 @@ class RunJob:
 
 def _execute_run(method_fn: MethodFn, env: str, seed: int, preset: BenchmarkPreset, work_dir: Path) -> dict[str, Any]:
     """Worker-side body of one run (a top-level function so process pools and Ray can ship it);
-    the method sees the preset with ``env``'s overrides applied."""
+    the method sees the preset with ``env``'s overrides applied. It runs under the work folder's
+    ``worker.lock`` (module docstring, "Several invocations"), waiting for any earlier worker."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    return method_fn(env, seed, preset.for_env(env), work_dir)
+    with open(work_dir / "worker.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return method_fn(env, seed, preset.for_env(env), work_dir)
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Initializer of the local worker pool: a daemon thread ends this worker once the run_all
+    process that started it is gone (its parent pid changes), so killing an invocation, even with
+    SIGKILL, leaves no orphan training on. Trainers write checkpoints atomically, so ending
+    mid-run loses at most the work since the last checkpoint."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _finished(path: Path) -> bool:
@@ -441,7 +464,8 @@ def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, A
 
 def _iter_local(jobs: list[RunJob], preset: BenchmarkPreset, workers: int) -> Iterator[tuple[RunJob, Any, str | None]]:
     context = multiprocessing.get_context("spawn")  # no fork after torch is loaded
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context)
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
     try:
         futures: dict[Future, RunJob] = {
             executor.submit(_execute_run, METHOD_REGISTRY[job.method], job.env, job.seed, preset, job.work_dir): job

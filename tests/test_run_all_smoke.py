@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +138,111 @@ def test_a_run_claimed_by_another_process_is_left_to_it(tmp_path: Path) -> None:
         assert second["skipped"] == [("grid", "fake_internal_rl", 1)] and second["busy"] == []
     finally:
         METHOD_REGISTRY.pop("fake_internal_rl", None)
+
+
+def _slow_method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict:
+    """``_fake_method``, but with ``HIER_RL_TEST_SLOW_RUN`` set it first writes its pid and sleeps."""
+    if os.environ.get("HIER_RL_TEST_SLOW_RUN"):
+        (out_dir / "worker.pid.tmp").write_text(str(os.getpid()))
+        os.replace(out_dir / "worker.pid.tmp", out_dir / "worker.pid")
+        time.sleep(120)
+    return _fake_method(env, seed, preset, out_dir)
+
+
+def _timed_method(env: str, seed: int, preset: BenchmarkPreset, out_dir: Path) -> dict:
+    """``_fake_method`` that records when the method started (``time.time()``)."""
+    return {**_fake_method(env, seed, preset, out_dir), "config": {"started_at": time.time()}}
+
+
+_RUN_SLOW = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from benchmarks.run_all import RunAllConfig, register_method, run_benchmark
+from tests.test_run_all_smoke import TINY, _slow_method
+
+if __name__ == "__main__":
+    register_method("slow_fake", _slow_method)
+    run_benchmark(RunAllConfig(env="grid", methods="slow_fake", seeds="0,", out=Path(sys.argv[1]), progress=False,
+                               reference="slow_fake"), preset=TINY)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_killed_invocation_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """SIGKILL to run_all ends its pool worker too (module docstring, "Several invocations"): an
+    orphan would train on beside the next invocation, both writing one work folder."""
+    script, out = tmp_path / "run_slow.py", tmp_path / "out"
+    script.write_text(_RUN_SLOW)
+    root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen([sys.executable, str(script), str(out), str(root)],
+                              env={**os.environ, "HIER_RL_TEST_SLOW_RUN": "1"})
+    pid_file = out / "work" / "grid" / "slow_fake" / "seed0" / "worker.pid"
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists():
+            assert parent.poll() is None, "run_all ended before its worker started the run"
+            assert time.monotonic() < deadline, "the worker never started the run"
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphan = _alive(worker)
+    if orphan:
+        os.kill(worker, signal.SIGKILL)
+    assert not orphan, "the worker outlived its killed run_all process"
+
+    register_method("slow_fake", _slow_method)  # the next invocation runs it (no sleep: the variable is unset)
+    try:
+        result = run_benchmark(RunAllConfig(env="grid", methods="slow_fake", seeds="0,", out=out, progress=False,
+                                            reference="slow_fake"), preset=TINY)
+    finally:
+        METHOD_REGISTRY.pop("slow_fake", None)
+    assert result["ran"] == [("grid", "slow_fake", 0)] and result["busy"] == []
+
+
+_HOLD_LOCK_FOR = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+print(repr(time.time()), flush=True)
+"""
+
+
+def test_a_worker_waits_for_one_left_from_an_earlier_invocation(tmp_path: Path) -> None:
+    """The method starts only once no other process holds the work folder's ``worker.lock``."""
+    lock = tmp_path / "work" / "grid" / "timed_fake" / "seed0" / "worker.lock"
+    lock.parent.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK_FOR, str(lock), "5"], stdout=subprocess.PIPE, text=True)
+    register_method("timed_fake", _timed_method)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "locked"
+        result = run_benchmark(RunAllConfig(env="grid", methods="timed_fake", seeds="0,", out=tmp_path, progress=False,
+                                            reference="timed_fake"), preset=TINY)
+        released_at = float(other.stdout.readline())
+    finally:
+        METHOD_REGISTRY.pop("timed_fake", None)
+        other.kill()
+        other.wait()
+    assert result["ran"] == [("grid", "timed_fake", 0)]
+    record = json.loads((tmp_path / "runs" / "grid__timed_fake__seed0.json").read_text())
+    assert record["config"]["started_at"] >= released_at
 
 
 def test_arguments_are_validated(tmp_path: Path) -> None:
