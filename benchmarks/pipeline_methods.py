@@ -40,7 +40,6 @@ run: it is kept apart as ``config["shared_setup_s"]``, this process's time befor
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import fcntl
 import time
@@ -180,13 +179,14 @@ def _episode_budget(preset: Any, batch_episodes: int) -> int:
 def _shared_build_s(shared: Path, artifacts: tuple[str, ...]) -> dict[str, float]:
     """Training-loop seconds of each artifact folder in ``shared`` that has a ``metrics.csv`` with an
     ``elapsed_s`` column (its last row: the trainers sum it over resumes); others are left out."""
+    from agents.training_utils import CsvLog
+
     build_s = {}
     for name in artifacts:
         path = shared / name / "metrics.csv"
         if not path.is_file():
             continue
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = CsvLog(path, ["step"]).read()
         if rows and rows[-1].get("elapsed_s"):
             build_s[name] = float(rows[-1]["elapsed_s"])
     return build_s
@@ -269,10 +269,11 @@ def run_raw_action_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[s
     from agents.baselines.raw_action_rl import ANT_RAW_ACTION_RL_PRESETS, RAW_ACTION_RL_PRESETS, train_raw_action_rl
 
     tic = time.perf_counter()
-    base_path, _ = _base_model_and_dstar(preset, shared_dir(out_dir), env)
+    shared = shared_dir(out_dir)
+    base_path, _ = _base_model_and_dstar(preset, shared, env)
     shared_setup_s = time.perf_counter() - tic
     config = (RAW_ACTION_RL_PRESETS if env == "grid" else ANT_RAW_ACTION_RL_PRESETS)[pipeline_for(preset, env).rl]
     config = dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
     result = train_raw_action_rl(base_path, config, out_dir, progress=False)
     return _record(result["curve"], config, shared_setup_s, {"base_model": str(base_path)},
-                   _shared_build_s(shared_dir(out_dir), ("base_model",)))
+                   _shared_build_s(shared, ("base_model",)))

@@ -30,8 +30,8 @@ run's training wall-clock time in seconds up to it, summed over the processes of
 ``config``); one-off work shared by several runs, such as the pipeline methods' base model and
 metacontroller, is not in it. The record's ``wall_s`` is the last point's. (Older pipeline
 records, those without ``config["shared_setup_s"]``, counted the shared artifacts and only the
-last process in it; the report therefore reads the last curve point.) ``final_success_rate`` is the last point's
-success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``.
+last process in it; the report therefore reads the last curve point.) ``final_success_rate`` is
+the last point's success rate. The harness adds ``schema_version``, ``preset`` and ``finished_at``.
 Statistics follow :mod:`benchmarks.stats` (rliable conventions). All files are written
 atomically (temporary file + ``os.replace``, :mod:`hier_envs.atomic_io`, whose writers are
 re-exported here).

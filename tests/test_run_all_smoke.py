@@ -293,8 +293,8 @@ def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
         assert record["wall_s"] == record["curve"][-1]["wall_s"] > 0
         assert record["config"]["shared_setup_s"] >= 0
         assert "base_model" in record["config"]["shared_build_s"]  # read from the artifact's metrics.csv
-    first_setup_s = json.loads((tmp_path / "runs" / f"grid__{first['ran'][0][1]}__seed0.json").read_text())
-    assert first_setup_s["config"]["shared_setup_s"] > first_setup_s["wall_s"]  # it pretrained the base model
+    builder = json.loads((tmp_path / "runs" / f"grid__{first['ran'][0][1]}__seed0.json").read_text())
+    assert builder["config"]["shared_setup_s"] > builder["wall_s"]  # the first run pretrained the base model
     beta1 = json.loads((tmp_path / "runs" / "grid__internal_rl_beta1__seed0.json").read_text())
     assert beta1["config"]["variant"] == "beta1"
     assert sorted(beta1["config"]["shared_build_s"]) == ["base_model", "metacontroller_beta1"]
