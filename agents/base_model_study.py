@@ -43,7 +43,7 @@ from agents.controllers import (
     train_subgoal_controllers,
 )
 from agents.models.controller import freeze
-from agents.pretrain import ANT_PRETRAIN_PRESETS, LR_SCHEDULES, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
+from agents.pretrain import ANT_PRETRAIN_PRESETS, LR_SCHEDULES, PRECISIONS, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
 from agents.training_utils import CsvLog, resolve_device, set_threads, tuples_to_lists, write_text_atomic
@@ -557,6 +557,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="override the preset's pretraining next-observation loss weight λ (use a new run dir)")
     parser.add_argument("--pretrain-lr-schedule", choices=LR_SCHEDULES, default=None,
                         help="override the preset's pretraining learning-rate schedule (use a new run dir)")
+    parser.add_argument("--pretrain-precision", choices=PRECISIONS, default=None,
+                        help="override the preset's pretraining forward-pass arithmetic: bfloat16 autocast is faster "
+                             "on hardware with bfloat16 units, and a different run (use a new run dir)")
     parser.add_argument("--device", default="cpu",
                         help="torch device for pretraining and the ground-truth controllers: cpu (default), cuda, "
                              "cuda:N or mps; probes and rollouts run on the CPU. A run may resume on another device")
@@ -581,6 +584,8 @@ def main(argv: list[str] | None = None) -> None:
         config = with_pretrain_obs_loss_weight(config, args.pretrain_obs_loss_weight)
     if args.pretrain_lr_schedule is not None:
         config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, lr_schedule=args.pretrain_lr_schedule))
+    if args.pretrain_precision is not None:
+        config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, precision=args.pretrain_precision))
     run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
     out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
     results = run_study(config, run_dir, out_dir, device=device)

@@ -275,6 +275,15 @@ def test_ant_pretraining_resumes_to_identical_weights(ant_dataset, tmp_path):
     assert all(math.isfinite(float(row["val_action_nll"])) for row in rows)
 
 
+def test_ant_pretraining_under_bfloat16_stays_finite_and_float32(ant_dataset, tmp_path):
+    """The Hawk SSM's scan also runs under ``precision="bfloat16"``: finite losses, float32 weights."""
+    config = dataclasses.replace(ANT_SMOKE, precision="bfloat16")
+    model = load_base_model(pretrain(config, ant_dataset, tmp_path / "run", progress=False))
+    assert {tensor.dtype for tensor in model.state_dict().values() if tensor.is_floating_point()} == {torch.float32}
+    rows = CsvLog(tmp_path / "run" / "metrics.csv", ["step"]).read()
+    assert all(math.isfinite(float(row[key])) for row in rows for key in ("train_loss", "val_action_nll"))
+
+
 def test_dataset_of_the_other_environment_is_refused(ant_dataset, tmp_path):
     with pytest.raises(ValueError, match="does not fit HawkConfig"):
         pretrain(ANT_SMOKE, generate_grid_dataset(4, 0.0, seed=0, progress=False), tmp_path / "a", progress=False)

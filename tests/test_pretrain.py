@@ -83,7 +83,7 @@ def test_cosine_schedule_values():
     assert {PretrainConfig(learning_rate=1e-3).learning_rate_at(step) for step in (0, 5_000, 10_000)} == {1e-3}
 
 
-@pytest.mark.parametrize("field, value", [("lr_schedule", "linear"), ("lr_final_fraction", 1.5),
+@pytest.mark.parametrize("field, value", [("lr_schedule", "linear"), ("lr_final_fraction", 1.5), ("precision", "float16"),
                                           ("lr_final_fraction", float("nan")), ("lr_final_fraction", -0.1)])
 def test_bad_schedule_values_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
@@ -127,6 +127,45 @@ def test_cli_lr_schedule_reaches_the_run(dataset, tmp_path):
     main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
           "--train-steps", "4", "--lr-schedule", "cosine"])
     assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["lr_schedule"] == "cosine"
+
+
+def test_bfloat16_run_resumes_identically_and_differs_from_float32(dataset, tmp_path):
+    """``precision="bfloat16"`` really runs the forward pass in bfloat16 (other weights than the
+    float32 run, close to its losses) yet keeps float32 weights, and resumes bit for bit."""
+    bf16 = dataclasses.replace(SMOKE, precision="bfloat16")
+    straight = pretrain(bf16, dataset, tmp_path / "straight", progress=False)
+    pretrain(bf16, dataset, tmp_path / "resumed", stop_after=20, progress=False)
+    resumed = pretrain(bf16, dataset, tmp_path / "resumed", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+    assert {tensor.dtype for tensor in weights(straight)} == {torch.float32}
+    full = pretrain(SMOKE, dataset, tmp_path / "float32", progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(weights(straight), weights(full)))
+    last = {name: CsvLog(tmp_path / name / "metrics.csv", ["step"]).read()[-1] for name in ("straight", "float32")}
+    nll = {name: float(row["val_action_nll"]) for name, row in last.items()}
+    assert np.isfinite(nll["straight"]) and abs(nll["straight"] - nll["float32"]) < 0.05
+
+
+def test_run_dir_written_before_the_precision_field_resumes_as_float32(dataset, tmp_path):
+    from agents.checkpoints import load_checkpoint, save_checkpoint
+
+    partial = pretrain(SMOKE, dataset, tmp_path / "run", stop_after=10, progress=False)
+    record = load_checkpoint(partial)
+    del record["config"]["precision"]
+    save_checkpoint(partial, record)
+    with pytest.raises(CheckpointError, match="different PretrainConfig"):
+        pretrain(dataclasses.replace(SMOKE, precision="bfloat16"), dataset, tmp_path / "run", progress=False)
+    assert pretrain(SMOKE, dataset, tmp_path / "run", progress=False).name == "model.pt"
+
+
+def test_cli_precision_reaches_the_run(dataset, tmp_path):
+    from agents.checkpoints import load_checkpoint
+    from agents.pretrain import main
+    from hier_envs.datasets import save_dataset
+
+    save_dataset(dataset, tmp_path / "D.npz")
+    main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
+          "--train-steps", "4", "--precision", "bfloat16"])
+    assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["precision"] == "bfloat16"
 
 
 def test_checkpoint_records_the_devices_it_trained_on(dataset, tmp_path):
@@ -194,3 +233,16 @@ def test_bad_prefetch_depth_is_refused():
 
     with pytest.raises(ValueError, match="prefetch depth must be an int >= 0, got -1"):
         BatchPrefetcher(None, None, np.random.default_rng(0), 4, depth=-1)
+
+
+def test_pretrain_speed_benchmark_times_both_precisions():
+    """``benchmarks/pretrain_speed.py`` times each precision in every round and refuses bad settings."""
+    from benchmarks.pretrain_speed import PretrainSpeedConfig, time_pretraining
+
+    results = time_pretraining(PretrainSpeedConfig(preset="smoke", steps=3, rounds=2, episodes=40))
+    assert len(results["rounds"]) == 2 and all(set(row) == {"float32", "bfloat16"} for row in results["rounds"])
+    assert all(rate > 0 for rate in results["median_steps_per_s"].values()) and results["speedup_bfloat16"] > 0
+    with pytest.raises(ValueError, match="steps"):
+        time_pretraining(PretrainSpeedConfig(preset="smoke", steps=0))
+    with pytest.raises(ValueError, match="'huge'"):
+        time_pretraining(PretrainSpeedConfig(preset="huge"))

@@ -1,0 +1,102 @@
+"""Pretraining speed per precision: optimiser steps per second of :func:`agents.pretrain.pretrain`
+under ``precision="float32"`` and ``"bfloat16"`` (autocast), same data, same preset.
+
+Why: ``bfloat16`` buys more pretraining steps for the same time where the hardware has bfloat16
+units, and the grid backbone's controllability grows with steps (SPEC A§4.2, Fig. A2). The rounds
+alternate the precisions so that drift in the machine's speed hits both alike.
+
+    python benchmarks/pretrain_speed.py --out results/pretrain_speed.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import tyro
+
+from agents.base_model_study import DATA_PRESETS
+from agents.pretrain import PRECISIONS, PRETRAIN_PRESETS, pretrain
+from agents.training_utils import CsvLog, write_text_atomic
+from hier_envs.datasets import generate_grid_dataset
+
+
+@dataclass(frozen=True)
+class PretrainSpeedConfig:
+    """Command-line configuration."""
+
+    preset: str = "default"
+    """Grid pretraining preset whose model, batch and threads are timed."""
+    steps: int = 150
+    """Timed optimiser steps per round and precision."""
+    rounds: int = 2
+    """Rounds; each times every precision once, in alternating order."""
+    episodes: int = 20_000
+    """Episodes of the generated D (the study's ε and seed, fewer episodes: batches draw the same lengths)."""
+    out: Path | None = None
+    """Optional JSON output path."""
+
+
+def _cpu_flags() -> list[str]:
+    """The bfloat16-related CPU flags of this machine (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(flag for flag in flags if "bf16" in flag or flag.startswith("amx"))
+
+
+def time_pretraining(config: PretrainSpeedConfig) -> dict[str, Any]:
+    """Steps per second of each precision, per round (the trainer's own ``elapsed_s``)."""
+    if config.preset not in PRETRAIN_PRESETS:
+        raise ValueError(f"unknown grid pretraining preset {config.preset!r}; expected one of {sorted(PRETRAIN_PRESETS)}")
+    for name in ("steps", "rounds", "episodes"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"PretrainSpeedConfig.{name} must be an int >= 1, got {value!r}")
+    data_config = DATA_PRESETS["default"]
+    dataset = generate_grid_dataset(config.episodes, data_config.d_epsilon, data_config.seed, progress=False)
+    base = dataclasses.replace(PRETRAIN_PRESETS[config.preset], train_steps=config.steps, eval_every=config.steps,
+                               checkpoint_every=config.steps, snapshot_steps=(), val_max_episodes=64)
+    rounds = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for index in range(config.rounds):
+            order = PRECISIONS if index % 2 == 0 else PRECISIONS[::-1]
+            row = {}
+            for precision in order:
+                run_dir = Path(scratch) / f"round{index}_{precision}"
+                pretrain(dataclasses.replace(base, precision=precision), dataset, run_dir, progress=False)
+                last = CsvLog(run_dir / "metrics.csv", ["step"]).read()[-1]
+                row[precision] = {"steps_per_s": config.steps / float(last["elapsed_s"]),
+                                  "elapsed_s": float(last["elapsed_s"]),
+                                  "val_action_nll": float(last["val_action_nll"])}
+            rounds.append(row)
+    median = {precision: statistics.median(r[precision]["steps_per_s"] for r in rounds) for precision in PRECISIONS}
+    return {
+        "preset": config.preset, "steps_per_round": config.steps, "batch_size": base.batch_size,
+        "num_threads": base.num_threads, "dataset_episodes": config.episodes, "rounds": rounds,
+        "median_steps_per_s": median, "speedup_bfloat16": median["bfloat16"] / median["float32"],
+        "torch": torch.__version__, "machine": platform.machine(), "cpu_bf16_flags": _cpu_flags(),
+    }
+
+
+def main(config: PretrainSpeedConfig) -> dict[str, Any]:
+    results = time_pretraining(config)
+    for precision, rate in results["median_steps_per_s"].items():
+        print(f"{precision:>9}: {rate:6.2f} steps/s (median of {config.rounds})")
+    print(f"  speedup: {results['speedup_bfloat16']:.2f}x")
+    if config.out is not None:
+        write_text_atomic(config.out, json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main(tyro.cli(PretrainSpeedConfig))
