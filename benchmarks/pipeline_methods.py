@@ -106,6 +106,16 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+BASE_MODEL_DIR = "base_model"
+"""Folder of the shared pretrained base model (and of its lock, with ``.lock``) in ``shared``."""
+
+
+def code_model_dir(variant: str) -> str:
+    """Folder of the shared code model that internal-RL ``variant`` steers with: CompILE's for
+    ``"compile"``, else the metacontroller trained for ``variant`` (SPEC A§7.1)."""
+    return "compile" if variant == "compile" else f"metacontroller_{variant}"
+
+
 def pipeline_for(preset: Any, env: str) -> Pipeline:
     """The trainer presets of ``env`` for benchmark ``preset`` (``method_options["<env>_pipeline"]["name"]``
     overrides the preset's name)."""
@@ -131,9 +141,9 @@ def _base_model_and_dstar(preset: Any, shared: Path, env: str) -> tuple[Path, Pa
     from agents.pretrain import pretrain
 
     study = (STUDY_PRESETS if env == "grid" else ANT_STUDY_PRESETS)[pipeline_for(preset, env).study]
-    with _locked(shared / "base_model.lock"):
+    with _locked(shared / f"{BASE_MODEL_DIR}.lock"):
         d_data, _ = ensure_datasets(study.data, shared, progress=False)
-        model_path = pretrain(study.pretrain, d_data, shared / "base_model", progress=False)
+        model_path = pretrain(study.pretrain, d_data, shared / BASE_MODEL_DIR, progress=False)
     return model_path, shared / "data_Dstar.npz"
 
 
@@ -156,8 +166,8 @@ def _metacontroller(preset: Any, shared: Path, variant: str, env: str) -> tuple[
     config = (METACONTROLLER_PRESETS if env == "grid" else ANT_METACONTROLLER_PRESETS)[pipeline.metacontroller]
     mc = dataclasses.replace(config.metacontroller, kl_weight=pipeline.kl_weight, force_switch=variant == "beta1")
     config = dataclasses.replace(config, metacontroller=mc, cotrain=variant == "cotrained")
-    with _locked(shared / f"metacontroller_{variant}.lock"):
-        path = train_metacontroller(config, base_model, load_dataset(dstar_path), shared / f"metacontroller_{variant}",
+    with _locked(shared / f"{code_model_dir(variant)}.lock"):
+        path = train_metacontroller(config, base_model, load_dataset(dstar_path), shared / code_model_dir(variant),
                                     progress=False)
     if variant == "cotrained":
         base_model = freeze(load_cotrained_base_model(path))
@@ -226,9 +236,8 @@ def _internal_rl_run(variant: str, env: str, seed: int, preset: Any, out_dir: Pa
     config = _rl_config(preset, seed, env)
     train_internal_rl(config, base_model, code_model, out_dir, progress=False)
     rows = CsvLog(out_dir / "learning_curve.csv", ["update"], "update").read()
-    artifacts = ("base_model", "compile" if variant == "compile" else f"metacontroller_{variant}")
     return _record(rows, config, shared_setup_s, {"variant": variant, "shared": str(shared)},
-                   _shared_build_s(shared, artifacts))
+                   _shared_build_s(shared, (BASE_MODEL_DIR, code_model_dir(variant))))
 
 
 def run_internal_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[str, Any]:
@@ -252,9 +261,9 @@ def _compile_generator(preset: Any, shared: Path) -> tuple[Any, Any]:
     from hier_envs.datasets import load_dataset
 
     base_path, dstar_path = _base_model_and_dstar(preset, shared, "grid")
-    with _locked(shared / "compile.lock"):
+    with _locked(shared / f"{code_model_dir('compile')}.lock"):
         path = train_compile(base_path, load_dataset(dstar_path), COMPILE_PRESETS[pipeline_for(preset, "grid").compile],
-                             shared / "compile", progress=False)
+                             shared / code_model_dir("compile"), progress=False)
     model, base_model = load_compile(path)
     return freeze(base_model), freeze(model)
 
@@ -276,4 +285,4 @@ def run_raw_action_rl(env: str, seed: int, preset: Any, out_dir: Path) -> dict[s
     config = dataclasses.replace(config, seed=seed, total_episodes=_episode_budget(preset, config.batch_episodes))
     result = train_raw_action_rl(base_path, config, out_dir, progress=False)
     return _record(result["curve"], config, shared_setup_s, {"base_model": str(base_path)},
-                   _shared_build_s(shared, ("base_model",)))
+                   _shared_build_s(shared, (BASE_MODEL_DIR,)))

@@ -86,6 +86,7 @@ __all__ = [
     "HYPERPARAMS",
     "SB3_ALGORITHMS",
     "SB3AlgorithmSpec",
+    "make_baseline_envs",
     "resolve_hyperparams",
     "train_sb3_baseline",
 ]
@@ -338,13 +339,16 @@ def _max_episode_steps(env_id: str, env_kwargs: Mapping[str, Any]) -> int:
     return int(steps)
 
 
-def _make_envs(env_id: str, n_envs: int, seed: int, privileged: bool, env_kwargs: Mapping[str, Any]) -> VecEnv:
+def make_baseline_envs(env_id: str, n_envs: int, seed: int, privileged: bool,
+                       env_kwargs: Mapping[str, Any] | None = None) -> VecEnv:
+    """The ``DummyVecEnv`` the baselines train and evaluate on: ``n_envs`` copies of ``env_id``
+    seeded from ``seed``, behind :class:`PrivilegedProgressWrapper` when ``privileged``."""
     return make_vec_env(
         env_id,
         n_envs=n_envs,
         seed=seed,
         wrapper_class=PrivilegedProgressWrapper if privileged else None,
-        env_kwargs={"render_mode": None, **env_kwargs},
+        env_kwargs={"render_mode": None, **(env_kwargs or {})},
         vec_env_cls=DummyVecEnv,
     )
 
@@ -431,14 +435,14 @@ def train_sb3_baseline(
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     progress_log = CsvLog(out_dir / "progress.csv", PROGRESS_FIELDS, step_field="episodes")
-    eval_envs = _make_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
+    eval_envs = make_baseline_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
     if checkpoint_path.exists():
         model, train_envs, state = load_sb3_checkpoint(checkpoint_path, spec.algorithm_class, run_config)
         curve: list[dict[str, Any]] = state["curve"]
         progress_log.truncate_after(curve[-1]["episodes"])  # rows after the checkpoint are measured again
         counters = {"episodes": state["episodes"], "next_eval": state["next_eval"]}
     else:
-        train_envs = _make_envs(env_id, n_envs, seed, spec.privileged, env_kwargs)
+        train_envs = make_baseline_envs(env_id, n_envs, seed, spec.privileged, env_kwargs)
         model = spec.algorithm_class(
             hyperparams["policy"], train_envs, seed=seed, device="cpu", verbose=0, **constructor_kwargs
         )

@@ -18,7 +18,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 import hier_envs  # noqa: F401  (registers HierAnt-v0)
-from agents.baselines.sb3_agents import _make_envs, resolve_hyperparams
+from agents.baselines.sb3_agents import make_baseline_envs, resolve_hyperparams
 
 MARKS = (5_000, 7_000, 12_000)
 
@@ -40,7 +40,7 @@ def main(out_path: Path) -> None:
     torch.set_num_threads(1)
     hyperparams = resolve_hyperparams("sac", "HierAnt-v0")
     hyperparams.pop("policy")
-    env = _make_envs("HierAnt-v0", hyperparams.pop("n_envs"), 0, False, {})
+    env = make_baseline_envs("HierAnt-v0", hyperparams.pop("n_envs"), 0, False, {})
     model = SAC("MlpPolicy", env, seed=0, verbose=0, **hyperparams)
     clock = StepClock()
     start = time.perf_counter()
