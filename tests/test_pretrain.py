@@ -85,7 +85,7 @@ def test_cosine_schedule_values():
 
 @pytest.mark.parametrize("field, value", [("lr_schedule", "linear"), ("lr_final_fraction", 1.5), ("precision", "float16"),
                                           ("lr_final_fraction", float("nan")), ("lr_final_fraction", -0.1)])
-def test_bad_schedule_values_are_refused(field, value):
+def test_bad_schedule_and_precision_values_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         PretrainConfig(**{field: value})
 
