@@ -102,31 +102,36 @@ def test_cosine_run_resumes_identically_and_differs_from_constant(dataset, tmp_p
     assert not all(torch.equal(a, b) for a, b in zip(weights(straight), weights(constant)))
 
 
-def test_run_dir_written_before_the_schedule_fields_still_resumes(dataset, tmp_path):
-    """A checkpoint whose stored config predates ``lr_schedule`` reads as constant-rate: it resumes
-    under the constant schedule and refuses a cosine one."""
+@pytest.mark.parametrize("added_fields, other_value", [(("lr_schedule", "lr_final_fraction"), {"lr_schedule": "cosine"}),
+                                                      (("precision",), {"precision": "bfloat16"})])
+def test_run_dir_written_before_a_field_was_added_still_resumes(dataset, tmp_path, added_fields, other_value):
+    """A checkpoint whose stored config predates ``added_fields`` reads them as
+    ``PRETRAIN_ADDED_FIELDS`` (constant rate, float32): it resumes with those values and refuses others."""
     from agents.checkpoints import load_checkpoint, save_checkpoint
 
     partial = pretrain(SMOKE, dataset, tmp_path / "run", stop_after=10, progress=False)
     record = load_checkpoint(partial)
-    for key in ("lr_schedule", "lr_final_fraction"):
+    for key in added_fields:
         del record["config"][key]
     save_checkpoint(partial, record)
     with pytest.raises(CheckpointError, match="different PretrainConfig"):
-        pretrain(dataclasses.replace(SMOKE, lr_schedule="cosine"), dataset, tmp_path / "run", progress=False)
+        pretrain(dataclasses.replace(SMOKE, **other_value), dataset, tmp_path / "run", progress=False)
     assert pretrain(SMOKE, dataset, tmp_path / "run", progress=False).name == "model.pt"
 
 
-def test_cli_lr_schedule_reaches_the_run(dataset, tmp_path):
-    """``python -m agents.pretrain --lr-schedule cosine`` trains with, and records, the cosine schedule."""
+@pytest.mark.parametrize("flag, key, value", [("--lr-schedule", "lr_schedule", "cosine"),
+                                              ("--precision", "precision", "bfloat16")])
+def test_cli_override_reaches_the_run(dataset, tmp_path, flag, key, value):
+    """``python -m agents.pretrain --lr-schedule cosine`` (or ``--precision bfloat16``) trains with,
+    and records, that setting."""
     from agents.checkpoints import load_checkpoint
     from agents.pretrain import main
     from hier_envs.datasets import save_dataset
 
     save_dataset(dataset, tmp_path / "D.npz")
     main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
-          "--train-steps", "4", "--lr-schedule", "cosine"])
-    assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["lr_schedule"] == "cosine"
+          "--train-steps", "4", flag, value])
+    assert load_checkpoint(tmp_path / "run" / "model.pt")["config"][key] == value
 
 
 def test_bfloat16_run_resumes_identically_and_differs_from_float32(dataset, tmp_path):
@@ -143,29 +148,6 @@ def test_bfloat16_run_resumes_identically_and_differs_from_float32(dataset, tmp_
     last = {name: CsvLog(tmp_path / name / "metrics.csv", ["step"]).read()[-1] for name in ("straight", "float32")}
     nll = {name: float(row["val_action_nll"]) for name, row in last.items()}
     assert np.isfinite(nll["straight"]) and abs(nll["straight"] - nll["float32"]) < 0.05
-
-
-def test_run_dir_written_before_the_precision_field_resumes_as_float32(dataset, tmp_path):
-    from agents.checkpoints import load_checkpoint, save_checkpoint
-
-    partial = pretrain(SMOKE, dataset, tmp_path / "run", stop_after=10, progress=False)
-    record = load_checkpoint(partial)
-    del record["config"]["precision"]
-    save_checkpoint(partial, record)
-    with pytest.raises(CheckpointError, match="different PretrainConfig"):
-        pretrain(dataclasses.replace(SMOKE, precision="bfloat16"), dataset, tmp_path / "run", progress=False)
-    assert pretrain(SMOKE, dataset, tmp_path / "run", progress=False).name == "model.pt"
-
-
-def test_cli_precision_reaches_the_run(dataset, tmp_path):
-    from agents.checkpoints import load_checkpoint
-    from agents.pretrain import main
-    from hier_envs.datasets import save_dataset
-
-    save_dataset(dataset, tmp_path / "D.npz")
-    main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
-          "--train-steps", "4", "--precision", "bfloat16"])
-    assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["precision"] == "bfloat16"
 
 
 def test_checkpoint_records_the_devices_it_trained_on(dataset, tmp_path):
