@@ -96,7 +96,9 @@ def shared_dir(out_dir: Path) -> Path:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created with its folder), waiting for any
+    other holder; a killed holder releases it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -141,7 +143,7 @@ def _base_model_and_dstar(preset: Any, shared: Path, env: str) -> tuple[Path, Pa
     from agents.pretrain import pretrain
 
     study = (STUDY_PRESETS if env == "grid" else ANT_STUDY_PRESETS)[pipeline_for(preset, env).study]
-    with _locked(shared / f"{BASE_MODEL_DIR}.lock"):
+    with exclusive_lock(shared / f"{BASE_MODEL_DIR}.lock"):
         d_data, _ = ensure_datasets(study.data, shared, progress=False)
         model_path = pretrain(study.pretrain, d_data, shared / BASE_MODEL_DIR, progress=False)
     return model_path, shared / "data_Dstar.npz"
@@ -166,7 +168,7 @@ def _metacontroller(preset: Any, shared: Path, variant: str, env: str) -> tuple[
     config = (METACONTROLLER_PRESETS if env == "grid" else ANT_METACONTROLLER_PRESETS)[pipeline.metacontroller]
     mc = dataclasses.replace(config.metacontroller, kl_weight=pipeline.kl_weight, force_switch=variant == "beta1")
     config = dataclasses.replace(config, metacontroller=mc, cotrain=variant == "cotrained")
-    with _locked(shared / f"{code_model_dir(variant)}.lock"):
+    with exclusive_lock(shared / f"{code_model_dir(variant)}.lock"):
         path = train_metacontroller(config, base_model, load_dataset(dstar_path), shared / code_model_dir(variant),
                                     progress=False)
     if variant == "cotrained":
@@ -261,7 +263,7 @@ def _compile_generator(preset: Any, shared: Path) -> tuple[Any, Any]:
     from hier_envs.datasets import load_dataset
 
     base_path, dstar_path = _base_model_and_dstar(preset, shared, "grid")
-    with _locked(shared / f"{code_model_dir('compile')}.lock"):
+    with exclusive_lock(shared / f"{code_model_dir('compile')}.lock"):
         path = train_compile(base_path, load_dataset(dstar_path), COMPILE_PRESETS[pipeline_for(preset, "grid").compile],
                              shared / code_model_dir("compile"), progress=False)
     model, base_model = load_compile(path)

@@ -398,9 +398,7 @@ def _execute_run(method_fn: MethodFn, env: str, seed: int, preset: BenchmarkPres
     """Worker-side body of one run (a top-level function so process pools and Ray can ship it);
     the method sees the preset with ``env``'s overrides applied. It runs under the work folder's
     ``worker.lock`` (module docstring, "Several invocations"), waiting for any earlier worker."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with open(work_dir / "worker.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with pipeline_methods.exclusive_lock(work_dir / "worker.lock"):
         return method_fn(env, seed, preset.for_env(env), work_dir)
 
 
