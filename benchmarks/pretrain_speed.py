@@ -10,13 +10,16 @@ alternate the precisions so that drift in the machine's speed hits both alike.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python benchmarks/pretrain_speed.py`: make `import benchmarks` work
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import dataclasses
-import json
-import platform
 import statistics
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +27,8 @@ import tyro
 
 from agents.base_model_study import DATA_PRESETS
 from agents.pretrain import PRECISIONS, PRETRAIN_PRESETS, pretrain
-from agents.training_utils import CsvLog, write_text_atomic
+from agents.training_utils import CsvLog
+from benchmarks.timing_report import provenance, publish_report
 from hier_envs.datasets import generate_grid_dataset
 
 
@@ -84,18 +88,20 @@ def time_pretraining(config: PretrainSpeedConfig) -> dict[str, Any]:
         "preset": config.preset, "steps_per_round": config.steps, "batch_size": base.batch_size,
         "num_threads": base.num_threads, "dataset_episodes": config.episodes, "rounds": rounds,
         "median_steps_per_s": median, "speedup_bfloat16": median["bfloat16"] / median["float32"],
-        "torch": torch.__version__, "machine": platform.machine(), "cpu_bf16_flags": _cpu_flags(),
+        "cpu_bf16_flags": _cpu_flags(), **provenance(torch=torch.__version__),
     }
 
 
+def format_table(report: dict[str, Any]) -> str:
+    """A small Markdown table of the median rates."""
+    lines = [f"grid `{report['preset']}` pretraining, batch {report['batch_size']}, {report['num_threads']} threads "
+             f"(median of {len(report['rounds'])} rounds)", "", "| precision | steps/s |", "|---|---:|"]
+    lines += [f"| {precision} | {rate:.2f} |" for precision, rate in report["median_steps_per_s"].items()]
+    return "\n".join(lines + ["", f"bfloat16 speed-up: {report['speedup_bfloat16']:.2f}x"])
+
+
 def main(config: PretrainSpeedConfig) -> dict[str, Any]:
-    results = time_pretraining(config)
-    for precision, rate in results["median_steps_per_s"].items():
-        print(f"{precision:>9}: {rate:6.2f} steps/s (median of {config.rounds})")
-    print(f"  speedup: {results['speedup_bfloat16']:.2f}x")
-    if config.out is not None:
-        write_text_atomic(config.out, json.dumps(results, indent=2))
-    return results
+    return publish_report(time_pretraining(config), config, format_table)
 
 
 if __name__ == "__main__":
