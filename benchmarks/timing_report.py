@@ -1,7 +1,8 @@
 """What the timing benchmarks record beside their numbers, and how they publish them (SPEC B5, B6).
 
-``benchmarks/env_throughput.py`` and ``benchmarks/ant_step_cost.py`` each return a JSON-ready
-report that ends with :func:`provenance` (versions, machine, command line) and finish with
+``benchmarks/env_throughput.py``, ``benchmarks/ant_step_cost.py``, ``benchmarks/pretrain_speed.py``
+and ``benchmarks/internal_rl_throughput.py`` each build a JSON-ready report that ends with
+:func:`provenance` (versions, machine, command line) and finish with
 :func:`publish_report`: the command-line config is recorded in the report, a Markdown table is
 printed, and the JSON is written atomically when ``config.out`` is set.
 """

@@ -1,0 +1,85 @@
+"""The timing benchmarks behind committed results: each measures, reports its provenance,
+writes its JSON and refuses bad settings (SPEC B5). Tiny settings: the numbers are not checked,
+only that they are counted consistently."""
+
+import json
+
+import pytest
+import torch
+
+from agents.checkpoints import save_checkpoint
+from agents.metacontroller import Metacontroller, MetacontrollerConfig
+from agents.train_metacontroller import METACONTROLLER_KIND
+
+
+def _assert_provenance(report):
+    assert {"python", "numpy", "gymnasium"} <= set(report["versions"])
+    assert report["machine"]["cpu_count"] >= 1 and report["command"]
+
+
+def test_env_throughput_counts_every_env_step_and_writes_its_report(tmp_path):
+    from benchmarks.env_throughput import ThroughputConfig, main
+
+    out = tmp_path / "sub" / "throughput.json"
+    report = main(ThroughputConfig(num_envs=8, seconds=0.05, out=out))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert set(report["results"]) == {"single_wrapped", "single_unwrapped", "batched"}
+    for row in report["results"].values():
+        assert row["steps"] > 0 and row["steps_per_s"] == pytest.approx(row["steps"] / row["seconds"])
+    assert report["results"]["batched"]["steps"] % 8 == 0  # whole batched calls of 8 envs
+    assert report["config"]["num_envs"] == 8
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="num_envs"):
+        main(ThroughputConfig(num_envs=0, seconds=0.05))
+
+
+def test_ant_step_cost_reports_the_overhead_of_each_comparison(tmp_path):
+    from benchmarks.ant_step_cost import AntStepCostConfig, main
+
+    out = tmp_path / "ant.json"
+    report = main(AntStepCostConfig(seconds=0.05, rounds=2, out=out))
+    assert json.loads(out.read_text())["overhead_vs"] == report["overhead_vs"]
+    assert all(len(row["rounds"]) == 2 for row in report["results"].values())
+    hier = report["results"]["HierAnt"]["steps_per_s"]
+    for label, overhead in report["overhead_vs"].items():
+        assert overhead == pytest.approx(report["results"][label]["steps_per_s"] / hier - 1.0)
+    assert report["within_budget"] == all(o <= report["max_overhead"] for o in report["overhead_vs"].values())
+    assert "mujoco" in report["versions"]
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="rounds"):
+        main(AntStepCostConfig(seconds=0.05, rounds=0))
+
+
+@pytest.fixture
+def smoke_metacontroller_path(smoke_base_model_path, tmp_path):
+    """A random metacontroller for the smoke base model, in the format ``train_metacontroller`` writes."""
+    from agents.pretrain import load_base_model
+
+    torch.manual_seed(0)
+    config = MetacontrollerConfig()
+    metacontroller = Metacontroller(load_base_model(smoke_base_model_path).config.width, config)
+    path = tmp_path / "metacontroller.pt"
+    save_checkpoint(path, {"kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": None, "step": 0,
+                           "config": {"metacontroller": config.to_dict()}})
+    return path
+
+
+def test_internal_rl_throughput_collects_the_same_batch_with_both_steppers(
+    smoke_base_model_path, smoke_metacontroller_path, tmp_path
+):
+    from benchmarks.internal_rl_throughput import InternalRLThroughputConfig, main
+
+    out = tmp_path / "irl.json"
+    config = InternalRLThroughputConfig(smoke_base_model_path, smoke_metacontroller_path, num_envs=4,
+                                        num_threads=1, out=out)
+    report = main(config)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    cached, reencoding = report["cached"], report["reencoding"]
+    assert cached["env_steps"] == reencoding["env_steps"] > 0  # the same episodes, only the stepper differs
+    assert cached["mean_episode_length"] == reencoding["mean_episode_length"]
+    assert report["speedup"] == pytest.approx(cached["env_steps_per_s"] / reencoding["env_steps_per_s"])
+    assert report["config"]["base_model"] == str(smoke_base_model_path) and report["threads"] == 1
+    assert "torch" in report["versions"]
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="num_envs"):
+        main(InternalRLThroughputConfig(smoke_base_model_path, smoke_metacontroller_path, num_envs=0))
