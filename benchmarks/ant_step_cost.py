@@ -32,7 +32,7 @@ import mujoco
 import numpy as np
 import tyro
 
-from benchmarks.timing_report import provenance, publish_report
+from benchmarks.timing_report import markdown_table, provenance, publish_report
 from hier_envs.ant import HierAntEnv
 
 ACTION_CHUNK = 4096
@@ -118,20 +118,17 @@ def measure_step_cost(seconds: float = 2.0, rounds: int = 3, frame_skip: int = 5
 
 def format_table(report: dict[str, Any]) -> str:
     """A small Markdown table of the results."""
-    lines = [
-        f"Unwrapped env steps per second, random actions, frame_skip={report['frame_skip']} "
-        f"(median of {report['rounds']} rounds of {report['seconds']} s)",
-        "",
-        "| env | steps/s | HierAnt time per step vs this |",
-        "|---|---:|---:|",
-    ]
+    rows = []
     for label, result in report["results"].items():
         overhead = report["overhead_vs"].get(label)
-        column = "—" if overhead is None else f"{overhead:+.1%}"
-        lines.append(f"| {label} | {result['steps_per_s']:,.0f} | {column} |")
+        rows.append([label, f"{result['steps_per_s']:,.0f}", "—" if overhead is None else f"{overhead:+.1%}"])
     verdict = "within" if report["within_budget"] else "OVER"
-    lines += ["", f"HierAnt overhead {verdict} the {report['max_overhead']:.0%} budget."]
-    return "\n".join(lines)
+    return markdown_table(
+        f"Unwrapped env steps per second, random actions, frame_skip={report['frame_skip']} "
+        f"(median of {report['rounds']} rounds of {report['seconds']} s)",
+        ["env", "steps/s", "HierAnt time per step vs this"], rows,
+        f"HierAnt overhead {verdict} the {report['max_overhead']:.0%} budget.",
+    )
 
 
 def main(config: AntStepCostConfig) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import numpy as np
 import tyro
 
 import hier_envs  # noqa: F401  (registers the ids)
-from benchmarks.timing_report import provenance, publish_report
+from benchmarks.timing_report import markdown_table, provenance, publish_report
 
 ACTION_CHUNK = 4096
 """Pre-drawn actions per chunk for the single env (cycled)."""
@@ -127,20 +127,14 @@ def measure_throughput(
 
 def format_table(report: dict[str, Any]) -> str:
     """A small Markdown table of the results."""
-    lines = [
-        f"{report['env_id']}: env steps per second (random actions, observations built)",
-        "",
-        "| env | steps/s |",
-        "|---|---:|",
-    ]
     labels = {
         "single_wrapped": "single, gym.make",
         "single_unwrapped": "single, unwrapped",
         "batched": f"batched, num_envs={report['num_envs']}",
     }
-    for key, label in labels.items():
-        lines.append(f"| {label} | {report['results'][key]['steps_per_s']:,.0f} |")
-    return "\n".join(lines)
+    rows = [[label, f"{report['results'][key]['steps_per_s']:,.0f}"] for key, label in labels.items()]
+    return markdown_table(f"{report['env_id']}: env steps per second (random actions, observations built)",
+                          ["env", "steps/s"], rows)
 
 
 def main(config: ThroughputConfig) -> dict[str, Any]:

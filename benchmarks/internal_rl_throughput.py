@@ -27,7 +27,7 @@ from agents.pretrain import load_base_model
 from agents.rollout_throughput import measure_internal_rl_throughput
 from agents.train_metacontroller import load_metacontroller
 from agents.training_utils import set_threads
-from benchmarks.timing_report import provenance, publish_report
+from benchmarks.timing_report import markdown_table, provenance, publish_report
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,14 @@ class InternalRLThroughputConfig:
 
 def format_table(report: dict[str, Any]) -> str:
     """A small Markdown table of the two steppers and their ratio."""
-    lines = [
+    labels = {"cached": "KV cache, one step", "reencoding": "re-encode the whole context"}
+    rows = [[label, f"{report[name]['env_steps']:,}", f"{report[name]['seconds']:.1f}", f"{report[name]['env_steps_per_s']:,.0f}"]
+            for name, label in labels.items()]
+    return markdown_table(
         f"{report['env_id']}: internal-RL env steps per second, {report['num_envs']} envs, {report['threads']} threads",
-        "",
-        "| base-model stepper | env steps | seconds | env steps/s |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, label in (("cached", "KV cache, one step"), ("reencoding", "re-encode the whole context")):
-        row = report[name]
-        lines.append(f"| {label} | {row['env_steps']:,} | {row['seconds']:.1f} | {row['env_steps_per_s']:,.0f} |")
-    lines += ["", f"KV-cached rollouts are {report['speedup']:.1f}x faster."]
-    return "\n".join(lines)
+        ["base-model stepper", "env steps", "seconds", "env steps/s"], rows,
+        f"KV-cached rollouts are {report['speedup']:.1f}x faster.",
+    )
 
 
 def main(config: InternalRLThroughputConfig) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import tyro
 from agents.base_model_study import DATA_PRESETS
 from agents.pretrain import PRECISIONS, PRETRAIN_PRESETS, pretrain
 from agents.training_utils import CsvLog
-from benchmarks.timing_report import provenance, publish_report
+from benchmarks.timing_report import markdown_table, provenance, publish_report
 from hier_envs.datasets import generate_grid_dataset
 
 
@@ -94,10 +94,12 @@ def time_pretraining(config: PretrainSpeedConfig) -> dict[str, Any]:
 
 def format_table(report: dict[str, Any]) -> str:
     """A small Markdown table of the median rates."""
-    lines = [f"grid `{report['preset']}` pretraining, batch {report['batch_size']}, {report['num_threads']} threads "
-             f"(median of {len(report['rounds'])} rounds)", "", "| precision | steps/s |", "|---|---:|"]
-    lines += [f"| {precision} | {rate:.2f} |" for precision, rate in report["median_steps_per_s"].items()]
-    return "\n".join(lines + ["", f"bfloat16 speed-up: {report['speedup_bfloat16']:.2f}x"])
+    rows = [[precision, f"{rate:.2f}"] for precision, rate in report["median_steps_per_s"].items()]
+    return markdown_table(
+        f"grid `{report['preset']}` pretraining, batch {report['batch_size']}, {report['num_threads']} threads "
+        f"(median of {len(report['rounds'])} rounds)",
+        ["precision", "steps/s"], rows, f"bfloat16 speed-up: {report['speedup_bfloat16']:.2f}x",
+    )
 
 
 def main(config: PretrainSpeedConfig) -> dict[str, Any]:

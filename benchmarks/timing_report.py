@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 
 from hier_envs.atomic_io import write_json_atomic
 
-__all__ = ["provenance", "publish_report"]
+__all__ = ["markdown_table", "provenance", "publish_report"]
 
 
 def provenance(**extra_versions: str) -> dict[str, Any]:
@@ -37,6 +37,17 @@ def provenance(**extra_versions: str) -> dict[str, Any]:
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count()},
         "command": " ".join(sys.argv),
     }
+
+
+def markdown_table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str]], footer: str | None = None) -> str:
+    """``caption``, a table with a left-aligned first column and right-aligned (numeric) others,
+    then ``footer``; blank lines between. The printed summary of every timing benchmark."""
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"table row {list(row)!r} has {len(row)} cells, the header {list(header)!r} has {len(header)}")
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines if footer is None else [*lines, "", footer])
 
 
 def publish_report(

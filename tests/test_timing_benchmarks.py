@@ -83,3 +83,13 @@ def test_internal_rl_throughput_collects_the_same_batch_with_both_steppers(
     _assert_provenance(report)
     with pytest.raises(ValueError, match="num_envs"):
         main(InternalRLThroughputConfig(smoke_base_model_path, smoke_metacontroller_path, num_envs=0))
+
+
+def test_markdown_table_aligns_numbers_right_and_refuses_ragged_rows():
+    from benchmarks.timing_report import markdown_table
+
+    text = markdown_table("caption", ["env", "steps/s"], [["a", "1"], ["b", "2"]], "footer")
+    assert text.split("\n") == ["caption", "", "| env | steps/s |", "|---|---:|", "| a | 1 |", "| b | 2 |", "", "footer"]
+    assert not markdown_table("c", ["x"], []).endswith("\n")
+    with pytest.raises(ValueError, match="3 cells"):
+        markdown_table("c", ["env", "steps/s"], [["a", "1", "extra"]])
