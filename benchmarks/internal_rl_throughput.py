@@ -60,9 +60,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def main(config: InternalRLThroughputConfig) -> dict[str, Any]:
-    if config.num_envs < 1 or config.num_threads < 1:
-        raise ValueError(f"num_envs and num_threads must be >= 1, got {config.num_envs!r} and {config.num_threads!r}")
-    set_threads(config.num_threads)
+    set_threads(config.num_threads)  # refuses num_threads < 1; the batched env refuses num_envs < 1
     base_model = load_base_model(config.base_model)
     metacontroller = load_metacontroller(config.metacontroller, base_model.config.width)
     report = measure_internal_rl_throughput(base_model, metacontroller, config.env_id, config.num_envs, config.seed)
