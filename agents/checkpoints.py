@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from hier_envs.atomic_io import atomic_write
+from hier_envs.experts.ant_locomotion import weights_sha256
 
 __all__ = [
     "FORMAT_VERSION",
@@ -45,6 +46,7 @@ __all__ = [
     "generator_state",
     "load_checkpoint",
     "load_model_state",
+    "module_fingerprint",
     "restore_rng_state",
     "save_checkpoint",
     "set_generator_state",
@@ -214,3 +216,11 @@ def load_model_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], p
     if unexpected:
         raise CheckpointError(f"{path}: checkpoint has parameters the model lacks, first {unexpected[0]!r}")
     model.load_state_dict(state_dict, strict=True)
+
+
+def module_fingerprint(module: nn.Module) -> str:
+    """sha256 over a module's parameter and buffer names, dtypes, shapes and values
+    (:func:`~hier_envs.experts.ant_locomotion.weights_sha256` of its state dict): identifies the
+    exact (frozen) model that a run was trained on or steers."""
+    return weights_sha256({name: tensor.detach().cpu().numpy() for name, tensor in module.state_dict().items()})
+

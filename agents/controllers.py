@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from agents.checkpoints import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from agents.checkpoints import CheckpointError, load_checkpoint, load_model_state, module_fingerprint, save_checkpoint
 from agents.lower_residuals import LowerResiduals
 from agents.models.base_models import BaseModel
 from agents.models.controller import freeze, low_rank_control
@@ -40,7 +40,6 @@ from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
 from agents.training_utils import batch_to_device, check_numbers, check_positive_ints, model_on_device, resolve_device
 from hier_envs.datasets import EpisodeDataset
-from hier_envs.experts.ant_locomotion import weights_sha256
 
 
 @dataclass(frozen=True)
@@ -191,13 +190,6 @@ def controlled_action_nll(
 
 SUBGOAL_CONTROLLERS_KIND = "subgoal_controllers"
 """Checkpoint kind of fitted ground-truth controllers."""
-
-
-def module_fingerprint(module: nn.Module) -> str:
-    """sha256 over a module's parameter and buffer names, dtypes, shapes and values
-    (:func:`~hier_envs.experts.ant_locomotion.weights_sha256` of its state dict): identifies the
-    exact (frozen) base model that controllers were fitted on."""
-    return weights_sha256({name: tensor.detach().cpu().numpy() for name, tensor in module.state_dict().items()})
 
 
 def save_subgoal_controllers(

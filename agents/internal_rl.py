@@ -51,6 +51,7 @@ from agents.checkpoints import (
     generator_state,
     load_checkpoint,
     load_model_state,
+    module_fingerprint,
     save_checkpoint,
     set_generator_state,
 )
@@ -58,7 +59,9 @@ from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel
 from agents.rollouts import episode_horizon, make_vector_env
-from agents.training_utils import CsvLog, check_numbers, check_positive_ints, check_same_config, set_threads
+from agents.training_utils import (
+    CsvLog, check_numbers, check_positive_ints, check_same_config, check_same_inputs, set_threads,
+)
 
 INTERNAL_RL_KIND = "internal_rl"
 CURVE_FIELDS = (
@@ -110,15 +113,27 @@ class InternalRLConfig:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, ("policy_hidden", "total_episodes", "batch_episodes", "rollout_envs", "epochs",
-                                   "minibatches", "checkpoint_every"))
+                                   "minibatches", "checkpoint_every", "num_threads"))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"InternalRLConfig.seed must be a non-negative int, got {self.seed!r}")
+        if not isinstance(self.env_id, str) or not self.env_id:
+            raise ValueError(f"InternalRLConfig.env_id must be a non-empty str, got {self.env_id!r}")
         if self.batch_episodes % self.rollout_envs != 0:
             raise ValueError(
                 f"batch_episodes ({self.batch_episodes}) must be a multiple of rollout_envs ({self.rollout_envs})"
             )
+        if self.batch_episodes % self.minibatches != 0:  # a fixed count of equal minibatches (SPEC §9.2 item 8)
+            raise ValueError(
+                f"batch_episodes ({self.batch_episodes}) must be a multiple of minibatches ({self.minibatches})"
+            )
+        if self.total_episodes < self.batch_episodes:
+            raise ValueError(
+                f"InternalRLConfig.total_episodes ({self.total_episodes}) is below one batch ({self.batch_episodes})"
+            )
         if not isinstance(self.env_kwargs, dict) or not all(isinstance(key, str) for key in self.env_kwargs):
             raise TypeError(f"InternalRLConfig.env_kwargs must be a dict with str keys, got {self.env_kwargs!r}")
         check_numbers(self, {"switch_threshold": "(0, 1]", "clip_ratio": "> 0", "learning_rate": "> 0",
-                             "weight_decay": ">= 0", "advantage_eps": "> 0"})
+                             "weight_decay": ">= 0", "advantage_eps": "> 0", "initial_log_std": "finite"})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -148,11 +163,11 @@ ANT_INTERNAL_RL_PRESETS: dict[str, InternalRLConfig] = {
         checkpoint_every=4,
     ),
     "paper": InternalRLConfig(
-        env_id="HierAnt-v0", greedy_actions=True, total_episodes=1_000_000, batch_episodes=1024, rollout_envs=512,
+        env_id="HierAnt-v0", greedy_actions=True, total_episodes=1_000_000, batch_episodes=256, rollout_envs=256,
         learning_rate=3e-5,
     ),
 }
-"""Ant presets: MuJoCo steps dominate on CPU (a synchronous vector of 64 ant envs runs about
+"""Ant presets: ``paper`` is Table A14 (batch 256). MuJoCo steps dominate on CPU (a synchronous vector of 64 ant envs runs about
 2,000 env steps/s), so ``default`` trains on 4,096 episodes in batches of 64."""
 
 
@@ -419,13 +434,20 @@ def train_internal_rl(
     """The internal-RL loop: collect at β switches, batch-normalised return, clipped update.
 
     Returns the path of ``policy.pt`` (or ``latest.pt`` if stopped early); the learning curve
-    is ``run_dir/learning_curve.csv``. Re-running resumes from ``latest.pt``.
+    is ``run_dir/learning_curve.csv``. Re-running resumes from ``latest.pt``. Every checkpoint
+    records the config and the fingerprints of the base model and metacontroller it steers; a
+    run directory made with other ones is refused, finished or not (:func:`check_same_inputs`).
     """
     set_threads(config.num_threads)
     run_dir = Path(run_dir)
     final_path, latest_path = run_dir / "policy.pt", run_dir / "latest.pt"
     config_dict = config.to_dict()
+    inputs = {"base_model_fingerprint": module_fingerprint(base_model),
+              "metacontroller_fingerprint": module_fingerprint(metacontroller)}
     if final_path.exists():
+        record = load_checkpoint(final_path, expected_kind=INTERNAL_RL_KIND)
+        check_same_config(final_path, record, config_dict, "InternalRLConfig", ADDED_CONFIG_FIELDS)
+        check_same_inputs(final_path, record, inputs)
         return final_path
     torch.manual_seed(config.seed)
     policy = CodePolicy(base_model.config.width, metacontroller.config.latent_dim, config.policy_hidden,
@@ -440,6 +462,7 @@ def train_internal_rl(
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=INTERNAL_RL_KIND)
         check_same_config(latest_path, record, config_dict, "InternalRLConfig", ADDED_CONFIG_FIELDS)
+        check_same_inputs(latest_path, record, inputs)
         load_model_state(policy, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(generator, record["generator"])
@@ -450,7 +473,7 @@ def train_internal_rl(
         save_checkpoint(path, {
             "kind": INTERNAL_RL_KIND, "model": policy.state_dict(), "optimizer": optimizer.state_dict(),
             "step": update, "config": config_dict, "generator": generator_state(generator),
-            "episodes": episodes, "env_steps": env_steps, "elapsed_s": elapsed,
+            "episodes": episodes, "env_steps": env_steps, "elapsed_s": elapsed, **inputs,
         })
 
     total_updates = config.total_episodes // config.batch_episodes

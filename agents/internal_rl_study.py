@@ -32,13 +32,13 @@ import numpy as np
 import torch
 
 from agents.base_model_study import StageCache
+from agents.checkpoints import module_fingerprint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
     CONTROLLER_PRESETS,
     ControllerConfig,
     controlled_action_nll,
     load_subgoal_controllers,
-    module_fingerprint,
     relabel_with_task_ids,
     train_subgoal_controllers,
 )
@@ -253,7 +253,7 @@ def run_internal_rl_study(
             path = train_metacontroller(sweep_config, base_model, dstar, run_dir / "sweep" / mode / f"alpha_{kl_weight}",
                                         progress=progress, device=device)
             model = freeze(load_cotrained_base_model(path)) if mode == "cotrained" else base_model
-            sweep_mc = freeze(load_metacontroller(path, model.config.width))
+            sweep_mc = freeze(load_metacontroller(path, model.config.width, layer))
             scores = switching_scores(collect_betas(model, sweep_mc, heldout, np.arange(heldout.n_episodes), layer),
                                       tolerance=config.switch_tolerance)
             sweep[key] = {
@@ -283,7 +283,7 @@ def run_internal_rl_study(
     mc_path = train_metacontroller(main_config, base_model, dstar,
                                    run_dir / f"metacontroller_alpha_{main_config.metacontroller.kl_weight}",
                                    progress=progress, device=device)
-    metacontroller = freeze(load_metacontroller(mc_path, base_model.config.width))
+    metacontroller = freeze(load_metacontroller(mc_path, base_model.config.width, layer))
 
     # 3. switching analysis on held-out episodes (SPEC A§5.4)
     episodes = collect_betas(base_model, metacontroller, heldout, np.arange(heldout.n_episodes), layer)

@@ -25,6 +25,7 @@ from agents.checkpoints import (
     generator_state,
     load_checkpoint,
     load_model_state,
+    module_fingerprint,
     save_checkpoint,
     set_generator_state,
 )
@@ -34,8 +35,8 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import (
-    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, model_on_device,
-    resolve_device, run_training_loop, set_threads,
+    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, check_same_inputs,
+    model_on_device, resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -197,9 +198,16 @@ def load_cotrained_base_model(path: str | Path) -> BaseModel:
     return base_model
 
 
-def load_metacontroller(path: str | Path, width: int) -> Metacontroller:
-    """Load ``metacontroller.pt`` (or ``latest.pt``) for a base model of residual ``width``."""
+def load_metacontroller(path: str | Path, width: int, expect_layer: int | None = None) -> Metacontroller:
+    """Load ``metacontroller.pt`` (or ``latest.pt``) for a base model of residual ``width``.
+
+    ``expect_layer``, when given, is the layer the caller will insert its controller at: a
+    metacontroller trained at another layer is refused (its codes mean nothing there).
+    """
     record = load_checkpoint(path, expected_kind=METACONTROLLER_KIND)
+    if expect_layer is not None and record.get("controlled_layer") != expect_layer:
+        raise CheckpointError(f"{path}: metacontroller was trained at layer {record.get('controlled_layer')!r}, "
+                              f"expected layer {expect_layer}")
     try:
         config = MetacontrollerConfig(**record["config"]["metacontroller"])
     except (KeyError, TypeError, ValueError) as error:
@@ -231,11 +239,19 @@ def train_metacontroller(
     run_dir = Path(run_dir)
     final_path, latest_path = run_dir / "metacontroller.pt", run_dir / "latest.pt"
     config_dict = config.to_dict()
-    if final_path.exists():
-        check_same_config(final_path, load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND), config_dict,
-                          "MetacontrollerTrainConfig", ADDED_CONFIG_FIELDS)
-        return final_path
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
+    # what the config does not say: the data, the insertion layer and the backbone (co-training
+    # builds a fresh one from its config and the seed, so its config identifies it)
+    inputs: dict[str, Any] = {"dataset_sha256": dataset.sha256, "controlled_layer": layer}
+    if config.cotrain:
+        inputs["base_model_config"] = base_model_config_to_dict(base_model.config)
+    else:
+        inputs["base_model_fingerprint"] = module_fingerprint(base_model)
+    if final_path.exists():
+        record = load_checkpoint(final_path, expected_kind=METACONTROLLER_KIND)
+        check_same_config(final_path, record, config_dict, "MetacontrollerTrainConfig", ADDED_CONFIG_FIELDS)
+        check_same_inputs(final_path, record, inputs)
+        return final_path
     torch.manual_seed(config.seed)
     if config.cotrain:
         base_model = build_base_model(base_model.config).to(device)  # fresh initialisation, trained jointly
@@ -253,6 +269,7 @@ def train_metacontroller(
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=METACONTROLLER_KIND)
         check_same_config(latest_path, record, config_dict, "MetacontrollerTrainConfig", ADDED_CONFIG_FIELDS)
+        check_same_inputs(latest_path, record, inputs)
         load_model_state(metacontroller, record["model"], latest_path)
         if config.cotrain:
             load_model_state(base_model, record["base_model"], latest_path)
@@ -266,12 +283,10 @@ def train_metacontroller(
         payload = {
             "kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": optimizer.state_dict(),
             "step": step, "config": config_dict, "batch_rng": generator_state(batch_rng),
-            "noise": generator_state(noise), "elapsed_s": elapsed, "controlled_layer": layer,
-            "dataset_sha256": dataset.sha256,
+            "noise": generator_state(noise), "elapsed_s": elapsed, **inputs,
         }
         if config.cotrain:
             payload["base_model"] = base_model.state_dict()
-            payload["base_model_config"] = base_model_config_to_dict(base_model.config)
         save_checkpoint(path, payload)
 
     lower_residuals = None if config.cotrain else LowerResiduals(base_model, dataset, layer)

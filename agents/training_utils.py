@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import os
 import random
 import time
@@ -23,8 +24,8 @@ from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
 __all__ = [
-    "CsvLog", "batch_to_device", "check_numbers", "check_positive_ints", "model_device", "model_on_device",
-    "resolve_device", "seed_everything", "set_threads", "write_text_atomic",
+    "CsvLog", "batch_to_device", "check_numbers", "check_positive_ints", "check_same_inputs", "model_device",
+    "model_on_device", "resolve_device", "seed_everything", "set_threads", "write_text_atomic",
 ]
 
 
@@ -44,7 +45,8 @@ def check_positive_ints(config: object, names: Sequence[str], *, allow_none: boo
 
 def check_numbers(config: object, bounds: Mapping[str, str]) -> None:
     """Check real-valued fields of ``config``: each name in ``bounds`` maps to its allowed range,
-    one of ``"> 0"``, ``">= 0"``, ``"(0, 1)"``, ``"[0, 1]"``, ``"(0, 1]"``.
+    one of ``"> 0"``, ``">= 0"``, ``"(0, 1)"``, ``"[0, 1]"``, ``"(0, 1]"`` or ``"finite"`` (any
+    real number but NaN and ±inf).
 
     A value that is not a real number (a ``str``, a ``bool``, ``None``) raises ``TypeError``; one
     outside its range, NaN or infinite raises ``ValueError``; both messages read
@@ -62,10 +64,12 @@ def check_numbers(config: object, bounds: Mapping[str, str]) -> None:
             "(0, 1)": 0.0 < value < 1.0,
             "[0, 1]": 0.0 <= value <= 1.0,
             "(0, 1]": 0.0 < value <= 1.0,
+            "finite": math.isfinite(value),
         }[allowed]  # NaN compares False everywhere, so it is refused
         if not inside:
-            raise ValueError(f"{where} must be finite and {allowed}, got {value!r}"
-                             if allowed in ("> 0", ">= 0") else f"{where} must be in {allowed}, got {value!r}")
+            requirement = {"> 0": "finite and > 0", ">= 0": "finite and >= 0", "finite": "finite"}.get(
+                allowed, f"in {allowed}")
+            raise ValueError(f"{where} must be {requirement}, got {value!r}")
 
 
 def seed_everything(seed: int) -> None:
@@ -205,6 +209,25 @@ def check_same_config(path: str | os.PathLike[str], record: Mapping[str, Any], c
             f"(stored {stored}, requested {config_dict})"
         )
 
+
+
+def check_same_inputs(path: str | os.PathLike[str], record: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+    """Refuse to resume or reuse a run whose checkpoint was made from other inputs (SPEC B4).
+
+    ``inputs`` maps payload keys (e.g. ``"base_model_fingerprint"``, ``"dataset_sha256"``) to the
+    values this call would train with; the trainer writes the same keys into every checkpoint.
+    The config does not say which frozen model or dataset a run used, so without this a rerun in
+    the same directory would silently return the results of another model. A checkpoint lacking
+    a key was written before the key was recorded and cannot be checked: it is refused too.
+    Raises :class:`CheckpointError` naming the file and the first differing input.
+    """
+    for key, expected in inputs.items():
+        if key not in record:
+            raise CheckpointError(f"{path}: checkpoint does not record its {key}, so it cannot be checked against "
+                                  f"this run's inputs; use a new directory")
+        if tuples_to_lists(record[key]) != tuples_to_lists(expected):
+            raise CheckpointError(f"{path}: this run directory was made from another {key} (stored {record[key]!r}, "
+                                  f"requested {expected!r}); use a new directory")
 
 def run_training_loop(
     train_step: Callable[[int], Mapping[str, torch.Tensor]],

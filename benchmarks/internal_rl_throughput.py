@@ -62,7 +62,8 @@ def format_table(report: dict[str, Any]) -> str:
 def main(config: InternalRLThroughputConfig) -> dict[str, Any]:
     set_threads(config.num_threads)  # refuses num_threads < 1; the batched env refuses num_envs < 1
     base_model = load_base_model(config.base_model)
-    metacontroller = load_metacontroller(config.metacontroller, base_model.config.width)
+    metacontroller = load_metacontroller(config.metacontroller, base_model.config.width,
+                                         base_model.config.controlled_layer)
     report = measure_internal_rl_throughput(base_model, metacontroller, config.env_id, config.num_envs, config.seed)
     report.update(provenance(torch=torch.__version__))
     return publish_report(report, config, format_table)

@@ -173,7 +173,7 @@ def _metacontroller(preset: Any, shared: Path, variant: str, env: str) -> tuple[
                                     progress=False)
     if variant == "cotrained":
         base_model = freeze(load_cotrained_base_model(path))
-    return base_model, freeze(load_metacontroller(path, base_model.config.width))
+    return base_model, freeze(load_metacontroller(path, base_model.config.width, base_model.config.controlled_layer))
 
 
 def _rl_config(preset: Any, seed: int, env: str) -> Any:

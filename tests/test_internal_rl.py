@@ -153,6 +153,53 @@ def test_env_kwargs_pin_the_task_and_old_runs_still_resume(frozen_parts, tmp_pat
                           tmp_path / "new", progress=False)
 
 
+
+def test_a_run_directory_is_refused_for_another_metacontroller_backbone_or_config(frozen_parts, tmp_path):
+    """A finished or stopped run steers one base model and one metacontroller: rerunning it with
+    others (e.g. a metacontroller trained with another α) or another config is refused, naming
+    the file, instead of returning the old policy (SPEC B4)."""
+    from agents.checkpoints import CheckpointError
+
+    base, metacontroller = frozen_parts
+    torch.manual_seed(1)
+    other_metacontroller = Metacontroller(base.config.width, MetacontrollerConfig())
+    other_base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    config = dataclasses.replace(INTERNAL_RL_PRESETS["smoke"], total_episodes=16, batch_episodes=8, rollout_envs=8,
+                                 epochs=1, minibatches=1)
+    train_internal_rl(config, base, metacontroller, tmp_path / "run", stop_after_updates=1, progress=False)
+    with pytest.raises(CheckpointError, match="latest.pt.*another metacontroller_fingerprint"):
+        train_internal_rl(config, base, other_metacontroller, tmp_path / "run", progress=False)
+    final = train_internal_rl(config, base, metacontroller, tmp_path / "run", progress=False)
+    assert final.name == "policy.pt"
+    with pytest.raises(CheckpointError, match="policy.pt.*another metacontroller_fingerprint"):
+        train_internal_rl(config, base, other_metacontroller, tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="policy.pt.*another base_model_fingerprint"):
+        train_internal_rl(config, other_base, metacontroller, tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="policy.pt.*different InternalRLConfig"):
+        train_internal_rl(dataclasses.replace(config, learning_rate=1e-2), base, metacontroller, tmp_path / "run",
+                          progress=False)
+    assert train_internal_rl(config, base, metacontroller, tmp_path / "run", progress=False) == final
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"total_episodes": 16, "batch_episodes": 32, "rollout_envs": 32}, "below one batch"),
+    ({"batch_episodes": 32, "rollout_envs": 32, "minibatches": 5}, "multiple of minibatches"),
+    ({"seed": -5}, "seed"),
+    ({"initial_log_std": float("nan")}, "initial_log_std"),
+    ({"num_threads": 0}, "num_threads"),
+    ({"env_id": ""}, "env_id"),
+])
+def test_config_refuses_values_that_would_train_nothing_or_something_else(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(INTERNAL_RL_PRESETS["smoke"], **overrides)
+
+
+def test_ant_paper_preset_is_table_a14():
+    from agents.internal_rl import ANT_INTERNAL_RL_PRESETS
+
+    paper = ANT_INTERNAL_RL_PRESETS["paper"]
+    assert (paper.batch_episodes, paper.learning_rate, paper.weight_decay) == (256, 3e-5, 0.0)
+
 def test_ant_internal_rl_environment_with_hawk_and_linear_controller():
     """The same loop on HierAnt: recurrent-state stepping equals re-encoding the history, actions clipped."""
     from agents.models.hawk import HAWK_PRESETS, HawkSSM

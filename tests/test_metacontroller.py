@@ -301,6 +301,33 @@ def test_runs_saved_before_the_switch_rate_option_still_resume(tmp_path):
     assert train_metacontroller(config, base, dataset, tmp_path / "old", progress=False).name == "metacontroller.pt"
 
 
+
+def test_a_run_directory_is_refused_for_other_data_layer_or_backbone(tmp_path):
+    """The config alone does not name the data, the insertion layer or the frozen backbone: a
+    run made from other ones is refused on resume and on reuse, and a metacontroller is not
+    loaded for another layer (SPEC B4)."""
+    from agents.checkpoints import CheckpointError
+
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    other_base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])  # same config, other weights
+    dataset = generate_grid_dataset(20, 0.0, seed=0, progress=False)
+    other_dataset = generate_grid_dataset(20, 0.0, seed=1, progress=False)
+    config = dataclasses.replace(METACONTROLLER_PRESETS["smoke"], train_steps=4, log_every=2, checkpoint_every=2)
+    layer = base.config.controlled_layer
+    train_metacontroller(config, base, dataset, tmp_path / "run", stop_after=2, progress=False)
+    for other in ({"base_model": other_base}, {"dataset": other_dataset}, {"controlled_layer": layer + 1}):
+        arguments = {"base_model": base, "dataset": dataset, **other}
+        with pytest.raises(CheckpointError, match="latest.pt.*another"):
+            train_metacontroller(config, run_dir=tmp_path / "run", progress=False, **arguments)
+    final = train_metacontroller(config, base, dataset, tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="metacontroller.pt.*another base_model_fingerprint"):
+        train_metacontroller(config, other_base, dataset, tmp_path / "run", progress=False)
+    assert train_metacontroller(config, base, dataset, tmp_path / "run", progress=False) == final
+    load_metacontroller(final, base.config.width, layer)
+    with pytest.raises(CheckpointError, match=f"trained at layer {layer}, expected layer {layer + 1}"):
+        load_metacontroller(final, base.config.width, layer + 1)
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_training_on_the_gpu_leaves_the_callers_base_model_on_the_cpu(tmp_path):
     torch.manual_seed(0)

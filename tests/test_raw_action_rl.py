@@ -33,7 +33,7 @@ TINY = dataclasses.replace(
 
 
 def make_envs(num_envs):
-    return make_rollout_envs(dataclasses.replace(TINY, batch_episodes=num_envs, rollout_envs=num_envs))
+    return make_rollout_envs(dataclasses.replace(TINY, batch_episodes=num_envs, rollout_envs=num_envs, minibatches=1))
 
 
 def curve_values(result, exclude=("elapsed_s", "wall_s")):
@@ -240,7 +240,8 @@ def test_ant_raw_action_rl_scores_the_sampled_torques(tmp_path):
     path = tmp_path / "hawk.pt"
     save_checkpoint(path, {"kind": BASE_MODEL_KIND, "model": model.state_dict(), "optimizer": None, "step": 0,
                            "config": {"model": base_model_config_to_dict(model.config)}})
-    config = dataclasses.replace(ANT_RAW_ACTION_RL_PRESETS["smoke"], total_episodes=4, batch_episodes=2, rollout_envs=2)
+    config = dataclasses.replace(ANT_RAW_ACTION_RL_PRESETS["smoke"], total_episodes=4, batch_episodes=2, rollout_envs=2,
+                                 minibatches=2)
     result = train_raw_action_rl(path, config, tmp_path / "run", progress=False)
     assert result["finished"] and len(result["curve"]) == 2
     assert isinstance(load_raw_action_rl_model(tmp_path / "run" / "model.pt"), HawkSSM)

@@ -57,10 +57,11 @@ def smoke_metacontroller_path(smoke_base_model_path, tmp_path):
 
     torch.manual_seed(0)
     config = MetacontrollerConfig()
-    metacontroller = Metacontroller(load_base_model(smoke_base_model_path).config.width, config)
+    base_config = load_base_model(smoke_base_model_path).config
+    metacontroller = Metacontroller(base_config.width, config)
     path = tmp_path / "metacontroller.pt"
     save_checkpoint(path, {"kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": None, "step": 0,
-                           "config": {"metacontroller": config.to_dict()}})
+                           "config": {"metacontroller": config.to_dict()}, "controlled_layer": base_config.controlled_layer})
     return path
 
 

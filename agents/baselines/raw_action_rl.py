@@ -167,6 +167,11 @@ class RawActionRLConfig:
                 f"RawActionRLConfig.batch_episodes ({self.batch_episodes}) must be a multiple of "
                 f"rollout_envs ({self.rollout_envs})"
             )
+        if self.batch_episodes % self.minibatches != 0:  # a fixed count of equal minibatches (SPEC §9.2 item 8)
+            raise ValueError(
+                f"RawActionRLConfig.batch_episodes ({self.batch_episodes}) must be a multiple of "
+                f"minibatches ({self.minibatches})"
+            )
         if self.total_episodes < self.batch_episodes:
             raise ValueError(
                 f"RawActionRLConfig.total_episodes ({self.total_episodes}) is below one batch ({self.batch_episodes})"
