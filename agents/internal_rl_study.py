@@ -57,7 +57,7 @@ from agents.train_metacontroller import (
     load_metacontroller,
     train_metacontroller,
 )
-from agents.training_utils import CsvLog, resolve_device, set_threads, write_text_atomic
+from agents.training_utils import CsvLog, check_positive_ints, resolve_device, set_threads, write_text_atomic
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 
@@ -77,7 +77,8 @@ class InternalRLStudyConfig:
     sweep_train_steps: int = 1500
     """Steps per sweep run (shorter than the main run, to fit the CPU budget)."""
     sweep_cotrain: bool = True
-    """Also sweep the co-trained variant (base model trained jointly from scratch)."""
+    """Also sweep the co-trained variant (base model trained jointly: the grid's from scratch, the
+    ant's from the pretrained weights, C.4.2)."""
     heldout_episodes: int = 1000
     """Fresh D*-style episodes (ε = 0, another seed) for the switching analysis and the sweep."""
     throughput_envs: int = 256
@@ -99,6 +100,26 @@ class InternalRLStudyConfig:
     whole episode), and report their held-out action NLL next to the sweep: the distortion a
     subgoal-aligned metacontroller should reach, and the distortion at which a single code per
     episode already suffices. ``None`` skips them."""
+
+    def __post_init__(self) -> None:
+        if self.env not in ("grid", "ant"):
+            raise ValueError(f"InternalRLStudyConfig.env must be 'grid' or 'ant', got {self.env!r}")
+        expected_prefix = "HierAnt" if self.env == "ant" else "HierGrid"
+        if not self.rl.env_id.startswith(expected_prefix):
+            raise ValueError(f"InternalRLStudyConfig.rl.env_id {self.rl.env_id!r} is not a {self.env} env")
+        check_positive_ints(self, ("sweep_train_steps", "heldout_episodes", "throughput_envs", "expert_episodes"))
+        if isinstance(self.switch_tolerance, bool) or not isinstance(self.switch_tolerance, int) \
+                or self.switch_tolerance < 0:
+            raise ValueError(f"InternalRLStudyConfig.switch_tolerance must be an int >= 0, got {self.switch_tolerance!r}")
+        if not self.rl_seeds or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0
+                                    for seed in self.rl_seeds):
+            raise ValueError(f"InternalRLStudyConfig.rl_seeds must be non-negative ints, got {self.rl_seeds!r}")
+        if any(isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < float("inf")
+               for alpha in self.sweep_kl_weights):
+            raise ValueError(f"InternalRLStudyConfig.sweep_kl_weights must be finite numbers >= 0, "
+                             f"got {self.sweep_kl_weights!r}")
+        if self.select_kl_weight and not self.sweep_kl_weights:
+            raise ValueError("InternalRLStudyConfig.select_kl_weight needs a rate–distortion sweep (sweep_kl_weights)")
 
 
 INTERNAL_RL_STUDY_PRESETS: dict[str, InternalRLStudyConfig] = {
@@ -153,21 +174,29 @@ def episodes_to_reach(episodes: np.ndarray, success: np.ndarray, threshold: floa
 def heldout_rate_distortion(
     base_model: BaseModel, metacontroller: Any, dataset: EpisodeDataset, layer: int, kl_weight: float
 ) -> dict[str, float]:
-    """Action NLL (distortion) and KL (rate) on held-out episodes, with sampled codes as in training."""
+    """Action NLL (distortion) and KL (rate) on held-out episodes, with sampled codes as in training.
+
+    NLL and KL are means over all valid steps, switches a mean over episodes, as in training
+    (SPEC §9.2 item 5): each chunk of episodes weighs by its valid steps (or its episodes).
+    """
     metacontroller.eval()
     indices = np.arange(dataset.n_episodes)
     generator = torch.Generator().manual_seed(0)
-    totals = {"action_nll": 0.0, "kl": 0.0, "switches_per_episode": 0.0}
+    sums = {"action_nll": 0.0, "kl": 0.0, "switches_per_episode": 0.0}
+    total_steps = 0.0
     for start in range(0, len(indices), 256):
         batch = batch_tensors(dataset, indices[start : start + 256])
         residual = base_model.forward_lower(batch["observations"], layer)
         output = metacontroller(residual, batch["mask"], generator=generator)
         nll = base_model.action_nll_per_step(base_model.forward_upper(output.controlled, layer), batch["actions"])
         losses = metacontroller_loss(nll, batch["mask"], output, kl_weight)
-        share = len(batch["mask"]) / len(indices)
-        for key in totals:
-            totals[key] += float(losses[key]) * share
-    return totals
+        steps = float(batch["mask"].sum())
+        total_steps += steps
+        sums["action_nll"] += float(losses["action_nll"]) * steps
+        sums["kl"] += float(losses["kl"]) * steps
+        sums["switches_per_episode"] += float(losses["switches_per_episode"]) * len(batch["mask"])
+    return {"action_nll": sums["action_nll"] / total_steps, "kl": sums["kl"] / total_steps,
+            "switches_per_episode": sums["switches_per_episode"] / len(indices)}
 
 
 def distortion_references(
@@ -249,7 +278,8 @@ def run_internal_rl_study(
             if key in sweep:
                 continue
             sweep_config = sweep_metacontroller_config(config.metacontroller, kl_weight, config.sweep_train_steps,
-                                                       cotrain=mode == "cotrained")
+                                                       cotrain=mode == "cotrained",
+                                                       cotrain_init="pretrained" if config.env == "ant" else "random")
             path = train_metacontroller(sweep_config, base_model, dstar, run_dir / "sweep" / mode / f"alpha_{kl_weight}",
                                         progress=progress, device=device)
             model = freeze(load_cotrained_base_model(path)) if mode == "cotrained" else base_model
@@ -318,7 +348,7 @@ def run_internal_rl_study(
             "env_steps": int(float(curve[-1]["env_steps"])),
         }
 
-    # 5. the co-trained half of the sweep (base model trained jointly from scratch, C.4.2)
+    # 5. the co-trained half of the sweep (base model trained jointly, C.4.2)
     if config.sweep_cotrain:
         run_sweep("cotrained")
 
@@ -490,11 +520,14 @@ def _fmt(value: float | None) -> str:
 
 
 def sweep_metacontroller_config(main: MetacontrollerTrainConfig, kl_weight: float, train_steps: int,
-                                cotrain: bool) -> MetacontrollerTrainConfig:
+                                cotrain: bool, cotrain_init: str = "random") -> MetacontrollerTrainConfig:
     """One rate–distortion sweep run (SPEC A§5.4, Fig. 7): the main metacontroller's settings at a
-    constant α (any early-α phase and ramp of the main run dropped), shorter, frozen or co-trained."""
+    constant α (any early-α phase and ramp of the main run dropped), shorter, frozen or co-trained
+    (from ``cotrain_init``: C.4.2 co-trains the gridworld's base model from random weights and the
+    ant's from the pretrained ones)."""
     return dataclasses.replace(
         main, train_steps=train_steps, early_kl_weight=None, early_kl_steps=0, kl_warmup_steps=0, cotrain=cotrain,
+        cotrain_init=cotrain_init,
         metacontroller=dataclasses.replace(main.metacontroller, kl_weight=kl_weight),
         checkpoint_every=max(1, train_steps // 5),
     )
@@ -510,7 +543,8 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
     parser.add_argument("--dstar", required=True, help="dataset D* (ε = 0)")
     parser.add_argument("--run-dir", default=None, help="default runs/internal_rl_<preset>")
     parser.add_argument("--out", default=None, help="default results/internal_rl_<preset>")
-    parser.add_argument("--kl-weight", type=float, default=None, help="override α of the main metacontroller")
+    parser.add_argument("--kl-weight", type=float, default=None,
+                        help="fix α of the main metacontroller (no selection from the rate–distortion sweep)")
     parser.add_argument("--switch-lr-scale", type=float, default=None,
                         help="switching unit's learning rate relative to the rest (MetacontrollerTrainConfig."
                              "switch_learning_rate_scale; 1.0 = the paper), for the main metacontroller and the sweep")
@@ -552,7 +586,9 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
     if args.early_kl_weight is not None:
         overrides.update(early_kl_weight=args.early_kl_weight, early_kl_steps=args.early_kl_steps)
     try:
-        config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, **overrides))
+        config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, **overrides),
+                                     # a given α is used as given, not replaced by the sweep's choice
+                                     select_kl_weight=config.select_kl_weight and args.kl_weight is None)
     except (TypeError, ValueError) as error:
         parser.error(str(error))
     return args, config

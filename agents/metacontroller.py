@@ -56,7 +56,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from agents.models.controller import ControllerHypernetwork, variance_scaled_mlp
-from agents.training_utils import check_positive_ints
+from agents.training_utils import check_numbers, check_positive_ints
 
 SWITCH_THRESHOLD = 0.5
 """β at or above this counts as a switch: in the analysis and in internal RL (SPEC A§6, C.6)."""
@@ -112,12 +112,10 @@ class MetacontrollerConfig:
             raise ValueError(f"MetacontrollerConfig.embedding must be 'sequence' or 'per_step', got {self.embedding!r}")
         if self.controller not in ("low_rank", "linear"):
             raise ValueError(f"MetacontrollerConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
-        if not self.switch_gumbel_temperature >= 0:
-            raise ValueError(
-                f"MetacontrollerConfig.switch_gumbel_temperature must be >= 0, got {self.switch_gumbel_temperature!r}"
-            )
-        if not self.kl_weight >= 0:
-            raise ValueError(f"MetacontrollerConfig.kl_weight must be >= 0, got {self.kl_weight!r}")
+        check_numbers(self, {"switch_gumbel_temperature": ">= 0", "kl_weight": ">= 0", "init_scale": "> 0",
+                             "encoder_log_var_init": "finite", "switch_bias_init": "finite"})
+        if not isinstance(self.force_switch, bool):
+            raise TypeError(f"MetacontrollerConfig.force_switch must be a bool, got {self.force_switch!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from agents.internal_rl import CachedStepper, CodePolicy, InternalRLEnvironment, ReencodingStepper
-from agents.metacontroller import Metacontroller
+from agents.metacontroller import SWITCH_THRESHOLD, Metacontroller
 from agents.models.base_models import BaseModel
 
 
@@ -23,8 +23,8 @@ def measure_internal_rl_throughput(
     greedy_actions: bool = False,
 ) -> dict[str, Any]:
     """Env steps/s of one collected batch with each stepper, and their ratio."""
-    environment = InternalRLEnvironment(base_model, metacontroller, env_id, num_envs, switch_threshold=0.5,
-                                        greedy_actions=greedy_actions)
+    environment = InternalRLEnvironment(base_model, metacontroller, env_id, num_envs,
+                                        switch_threshold=SWITCH_THRESHOLD, greedy_actions=greedy_actions)
     torch.manual_seed(seed)
     policy = CodePolicy(base_model.config.width, metacontroller.config.latent_dim, 256, 0.0)
     results: dict[str, Any] = {"env_id": env_id, "num_envs": num_envs, "threads": torch.get_num_threads()}

@@ -12,10 +12,11 @@ is minimised over the metacontroller's parameters only (§9.2 item 7).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -89,17 +90,29 @@ class MetacontrollerTrainConfig:
     early_kl_steps: int = 0
     """Length of the ``early_kl_weight`` phase (0 with ``early_kl_weight`` None)."""
     cotrain: bool = False
-    """Co-training ablation (SPEC A§5.4, C.4.2): for the grid the base model starts from a random
-    initialisation and is trained jointly with the metacontroller on D*."""
+    """Co-training ablation (SPEC A§5.4, C.4.2): the base model is trained jointly with the
+    metacontroller on D*, starting from ``cotrain_init``."""
+    cotrain_init: Literal["random", "pretrained"] = "random"
+    """Where a co-trained base model starts (C.4.2): ``"random"``, a fresh initialisation from the
+    base model's config and ``seed`` (the gridworld), or ``"pretrained"``, a copy of the given
+    pretrained weights (the ant). Ignored without ``cotrain``."""
     seed: int = 0
     """Seeds initialisation, batches and the reparameterisation noise."""
     num_threads: int = 2
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets"))
+        check_positive_ints(self, ("train_steps", "batch_size", "log_every", "checkpoint_every", "length_buckets",
+                                   "num_threads"))
         if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
             raise ValueError(f"MetacontrollerTrainConfig.kl_warmup_steps must be an int >= 0, got {self.kl_warmup_steps!r}")
-        check_numbers(self, {"switch_learning_rate_scale": "> 0"})
+        check_numbers(self, {"switch_learning_rate_scale": "> 0", "learning_rate": "> 0", "weight_decay": ">= 0"})
+        if not isinstance(self.cotrain, bool):
+            raise TypeError(f"MetacontrollerTrainConfig.cotrain must be a bool, got {self.cotrain!r}")
+        if self.cotrain_init not in ("random", "pretrained"):
+            raise ValueError(f"MetacontrollerTrainConfig.cotrain_init must be 'random' or 'pretrained', "
+                             f"got {self.cotrain_init!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"MetacontrollerTrainConfig.seed must be a non-negative int, got {self.seed!r}")
         if self.early_kl_weight is not None:  # None: no early phase
             check_numbers(self, {"early_kl_weight": ">= 0"})
         if isinstance(self.early_kl_steps, bool) or not isinstance(self.early_kl_steps, int) or self.early_kl_steps < 0:
@@ -115,7 +128,8 @@ class MetacontrollerTrainConfig:
         return dataclasses.asdict(self)
 
 
-ADDED_CONFIG_FIELDS = {"switch_learning_rate_scale": 1.0, "early_kl_weight": None, "early_kl_steps": 0}
+ADDED_CONFIG_FIELDS = {"switch_learning_rate_scale": 1.0, "early_kl_weight": None, "early_kl_steps": 0,
+                       "cotrain_init": "random"}
 """Fields added after metacontroller checkpoints were first written, with the value that reproduces
 those runs: a stored config without one still resumes (``check_same_config(added_fields=...)``)."""
 
@@ -241,9 +255,9 @@ def train_metacontroller(
     config_dict = config.to_dict()
     layer = base_model.config.controlled_layer if controlled_layer is None else controlled_layer
     # what the config does not say: the data, the insertion layer and the backbone (co-training
-    # builds a fresh one from its config and the seed, so its config identifies it)
+    # from random weights builds a fresh one from its config and the seed, so its config identifies it)
     inputs: dict[str, Any] = {"dataset_sha256": dataset.sha256, "controlled_layer": layer}
-    if config.cotrain:
+    if config.cotrain and config.cotrain_init == "random":
         inputs["base_model_config"] = base_model_config_to_dict(base_model.config)
     else:
         inputs["base_model_fingerprint"] = module_fingerprint(base_model)
@@ -254,7 +268,10 @@ def train_metacontroller(
         return final_path
     torch.manual_seed(config.seed)
     if config.cotrain:
-        base_model = build_base_model(base_model.config).to(device)  # fresh initialisation, trained jointly
+        if config.cotrain_init == "random":
+            base_model = build_base_model(base_model.config).to(device)  # fresh initialisation, trained jointly
+        else:  # the pretrained weights, trained jointly; the caller's frozen model stays as it is
+            base_model = copy.deepcopy(base_model).to(device).requires_grad_(True).train()
         trainable = [*base_model.parameters()]
     else:
         base_model = model_on_device(freeze(base_model), device)
@@ -287,6 +304,7 @@ def train_metacontroller(
         }
         if config.cotrain:
             payload["base_model"] = base_model.state_dict()
+            payload["base_model_config"] = base_model_config_to_dict(base_model.config)
         save_checkpoint(path, payload)
 
     lower_residuals = None if config.cotrain else LowerResiduals(base_model, dataset, layer)

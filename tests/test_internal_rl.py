@@ -221,3 +221,57 @@ def test_ant_internal_rl_environment_with_hawk_and_linear_controller():
     # MuJoCo states that contact dynamics drift apart from ~1e-7 torque differences
     torch.testing.assert_close(short.residuals[:, 0], reencoded.residuals[:, 0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(short.residuals, reencoded.residuals, atol=1e-3, rtol=1e-3)
+
+
+def test_study_cli_kl_weight_fixes_alpha_instead_of_the_sweeps_choice():
+    """``--kl-weight`` is used as given: the study does not replace it by the α its rate–distortion
+    sweep selects (it did, silently, before)."""
+    from agents.internal_rl_study import parse_study_args
+
+    files = ["--base-model", "missing.pt", "--dstar", "missing.npz"]
+    _, preset = parse_study_args(files)
+    _, fixed = parse_study_args([*files, "--kl-weight", "0.17"])
+    assert preset.select_kl_weight and not fixed.select_kl_weight
+    assert fixed.metacontroller.metacontroller.kl_weight == 0.17
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"env": "Ant"}, "env must be 'grid' or 'ant'"),
+    ({"env": "ant"}, "not a ant env"),
+    ({"switch_tolerance": -3}, "switch_tolerance"),
+    ({"rl_seeds": ()}, "rl_seeds"),
+    ({"sweep_kl_weights": (0.1, float("inf"))}, "sweep_kl_weights"),
+    ({"sweep_kl_weights": ()}, "select_kl_weight needs"),
+])
+def test_study_config_refuses_what_it_would_misread(overrides, message):
+    from agents.internal_rl_study import INTERNAL_RL_STUDY_PRESETS
+
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(INTERNAL_RL_STUDY_PRESETS["smoke"], **overrides)
+
+
+def test_ant_cotraining_starts_from_the_pretrained_weights(tmp_path):
+    """C.4.2: the ant's co-trained base model starts from the pretrained θ (the grid's from random
+    weights); the sweep asks for it, and the caller's frozen model is left untouched."""
+    from agents.internal_rl_study import ANT_INTERNAL_RL_STUDY_PRESETS, sweep_metacontroller_config
+    from agents.models.hawk import HAWK_PRESETS, HawkSSM
+    from agents.train_metacontroller import ANT_METACONTROLLER_PRESETS, load_cotrained_base_model, train_metacontroller
+    from hier_envs.datasets import generate_ant_dataset
+
+    torch.manual_seed(123)  # not the metacontroller's seed, from which a fresh base model is drawn
+    base = HawkSSM(HAWK_PRESETS["smoke"]).requires_grad_(False).eval()
+    before = {name: tensor.clone() for name, tensor in base.state_dict().items()}
+    dataset = generate_ant_dataset(2, False, seed=0, progress=False)
+    main = dataclasses.replace(ANT_METACONTROLLER_PRESETS["smoke"], train_steps=2, log_every=1, checkpoint_every=1)
+    assert ANT_INTERNAL_RL_STUDY_PRESETS["paper"].sweep_cotrain
+    config = sweep_metacontroller_config(main, 0.1, 2, cotrain=True, cotrain_init="pretrained")
+    path = train_metacontroller(config, base, dataset, tmp_path / "pretrained", progress=False)
+    cotrained = load_cotrained_base_model(path)
+    changed = [name for name, tensor in cotrained.state_dict().items() if not torch.equal(tensor, before[name])]
+    assert changed  # trained jointly ...
+    distance = sum(float((cotrained.state_dict()[n] - before[n]).abs().max()) for n in before)
+    fresh = load_cotrained_base_model(train_metacontroller(
+        sweep_metacontroller_config(main, 0.1, 2, cotrain=True), base, dataset, tmp_path / "random", progress=False))
+    fresh_distance = sum(float((fresh.state_dict()[n] - before[n]).abs().max()) for n in before)
+    assert distance < 0.1 * fresh_distance  # ... from the pretrained weights, not from a fresh draw
+    assert all(torch.equal(tensor, before[name]) for name, tensor in base.state_dict().items())

@@ -347,3 +347,22 @@ def test_unavailable_device_is_refused_before_anything_is_written(tmp_path):
         train_metacontroller(METACONTROLLER_PRESETS["smoke"], base, dataset, tmp_path / "run", progress=False,
                              device=missing)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("overrides, error", [
+    ({"learning_rate": 0.0}, ValueError), ({"weight_decay": -0.1}, ValueError), ({"seed": -1}, ValueError),
+    ({"cotrain": "yes"}, TypeError), ({"cotrain_init": "scratch"}, ValueError), ({"num_threads": 0}, ValueError),
+])
+def test_train_config_refuses_values_that_would_train_nothing_or_something_else(overrides, error):
+    with pytest.raises(error, match=next(iter(overrides))):
+        dataclasses.replace(METACONTROLLER_PRESETS["smoke"], **overrides)
+
+
+@pytest.mark.parametrize("overrides, error", [
+    ({"init_scale": -1.0}, ValueError), ({"kl_weight": float("inf")}, ValueError),
+    ({"switch_gumbel_temperature": float("inf")}, ValueError), ({"switch_bias_init": float("nan")}, ValueError),
+    ({"kl_weight": "0.1"}, TypeError), ({"force_switch": 1}, TypeError),
+])
+def test_architecture_config_refuses_bad_numbers(overrides, error):
+    with pytest.raises(error, match=next(iter(overrides))):
+        MetacontrollerConfig(**overrides)

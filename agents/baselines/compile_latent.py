@@ -134,7 +134,9 @@ class CompileConfig:
     decoder_hidden: int = 32
     """Hidden width of the hypernetwork decoder (as Table A9)."""
     controller: Literal["low_rank", "linear"] = "low_rank"
-    """Grid: low-rank; ant: full linear (Tables A11/A12)."""
+    """Low-rank as Table A11 (grid). Table A12 gives the ant a full linear one, but this CompILE
+    is grid-only (one-hot actions, categorical action NLL, a transformer backbone), and
+    ``run_all.py`` runs it on the grid alone."""
     controller_rank: int = 16
     """Rank r of the low-rank controller (Table A11)."""
     kl_weight_z: float = 0.1
