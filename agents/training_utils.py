@@ -260,6 +260,11 @@ def run_training_loop(
     ``checkpoint(path, step, elapsed)`` writes ``latest_path`` every ``checkpoint_every`` steps and
     at ``end``, and ``snapshot_path(step)`` (when given and not ``None``) at kept steps.
     ``elapsed`` accumulates the loop's wall time over resumes. Returns the final step and elapsed.
+
+    The averaging window is not checkpointed: a run resumed between two log rows logs, at the next
+    row, the mean over the steps since the resume only (its weights are those of an uninterrupted
+    run all the same). Trainers whose ``checkpoint_every`` is a multiple of ``log_every`` resume on
+    a row boundary, so only a ``stop_after`` between rows shows it.
     """
     end = total_steps if stop_after is None else min(stop_after, total_steps)
     window: dict[str, list[float]] = {key: [] for key in window_keys}
