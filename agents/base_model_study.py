@@ -223,7 +223,16 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
     ``device`` is where the pretraining and the ground-truth controllers run (the heavy stages:
     the ``paper`` preset's 256,000 steps at batch 1,024, then 3,200 steps at batch 512 per layer);
     probes and rollouts stay on the CPU.
+
+    A pretraining config without ``snapshot_steps`` is refused before anything runs: the probes
+    stage (SPEC A§4.1) probes those snapshots and the report tabulates them, so such a study
+    would train every stage and then fail writing the report.
     """
+    if not config.pretrain.snapshot_steps:
+        raise ValueError(
+            "StudyConfig.pretrain.snapshot_steps is empty, so there is no checkpoint to probe (SPEC A§4.1); name at "
+            f"least one step in [1, train_steps={config.pretrain.train_steps}], e.g. the last"
+        )
     device = resolve_device(device)
     set_threads(config.pretrain.num_threads)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,13 @@ A run directory holds::
     └── metrics.csv          step, train and validation NLLs, accuracy, wall time
 
 Interrupting and re-running the same call resumes from ``latest.pt``; the final weights equal
-those of an uninterrupted run with the same seed (every random draw comes from generators
-whose states are checkpointed). A run directory made with another configuration is refused.
+those of an uninterrupted run with the same seed (SPEC B4): every random draw comes from a
+generator whose state is checkpointed, the batch sampler's explicitly and torch's global one
+(dropout, ``TransformerConfig.dropout``) through the ``"rng"`` state that
+:func:`~agents.checkpoints.save_checkpoint` records and a resume restores. On a GPU, dropout
+draws from the CUDA generator, which is not restored (the guarantee is the CPU's,
+:func:`~agents.training_utils.resolve_device`). A run directory made with another configuration
+or from another dataset (its ``dataset_sha256``) is refused, finished or not.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from agents.checkpoints import (
     generator_state,
     load_checkpoint,
     load_model_state,
+    restore_rng_state,
     save_checkpoint,
     set_generator_state,
 )
@@ -50,8 +56,8 @@ from agents.models.base_models import (
 from agents.models.hawk import HAWK_PRESETS, HawkSSM
 from agents.models.transformer import TRANSFORMER_PRESETS
 from agents.training_utils import (
-    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, model_device,
-    resolve_device, run_training_loop, set_threads,
+    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, check_same_inputs,
+    model_device, resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -117,7 +123,9 @@ class PretrainConfig:
     checkpoint_every: int = 250
     """Steps between rolling checkpoints (latest.pt)."""
     snapshot_steps: tuple[int, ...] = ()
-    """Steps at which a frozen copy is kept for probing over training (SPEC A§4.1)."""
+    """Steps at which a frozen copy is kept for probing over training (SPEC A§4.1): ints in
+    ``[1, train_steps]`` (a step the run never reaches would be a snapshot that never exists).
+    Stored sorted and without repeats, so configs naming the same snapshots compare equal."""
     length_buckets: int = 8
     """Batches are drawn from one of this many episode-length quantile buckets (bucket chosen
     with probability proportional to its size, so every episode stays equally likely); this
@@ -142,6 +150,24 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"PretrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        self._check_snapshot_steps()
+
+    def _check_snapshot_steps(self) -> None:
+        """Refuse snapshot steps the run never writes, then store them sorted and unique.
+
+        An unreachable step used to pass silently and fail much later, when the base-model study
+        loaded the missing ``snapshots/step_N.pt``; a bare int failed after the first step.
+        """
+        steps = self.snapshot_steps
+        where = f"PretrainConfig.snapshot_steps (ints in [1, train_steps={self.train_steps}])"
+        if not isinstance(steps, (tuple, list)):
+            raise TypeError(f"{where} must be a tuple or list, got {type(steps).__name__} {steps!r}")
+        for step in steps:
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise TypeError(f"{where} holds {step!r} of type {type(step).__name__}, not an int")
+            if not 1 <= step <= self.train_steps:
+                raise ValueError(f"{where} holds {step!r}, outside that range")
+        object.__setattr__(self, "snapshot_steps", tuple(sorted(set(steps))))
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -377,14 +403,17 @@ def pretrain(
 ) -> Path:
     """Train (or resume training) a base model; returns the path of ``model.pt``.
 
-    ``stop_after`` ends the call after that many total steps without writing ``model.pt``
-    (used to test resumption); calling again continues from ``latest.pt``.
+    ``stop_after`` (``None`` or an int >= 1) ends the call after that many total steps without
+    writing ``model.pt`` (used to test resumption); calling again continues from ``latest.pt``.
     ``device`` is where the model trains (``"cuda"`` for the ``paper`` preset's 256,000 steps at
     batch 1,024); it is not part of the configuration, so a run may resume on another device.
     Batches are drawn on the CPU from the same generators whatever the device;
     ``prefetch_batches`` of them are assembled ahead in worker threads (default: none on the CPU,
     whose cores the model needs, 4 elsewhere; :class:`BatchPrefetcher`), with the same batches.
     """
+    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 1):
+        # 0 would return a latest.pt that a fresh run never wrote
+        raise ValueError(f"stop_after must be None or an int >= 1, got {stop_after!r}")
     check_dataset_fits(config.model, dataset)
     device = resolve_device(device)
     set_threads(config.num_threads)
@@ -392,9 +421,12 @@ def pretrain(
     latest_path = run_dir / "latest.pt"
     final_path = run_dir / "model.pt"
     config_dict = config.to_dict()
+    dataset_sha256 = dataset.sha256  # hashes every array: computed once, checked and recorded below
+    inputs = {"dataset_sha256": dataset_sha256}  # the config does not say which data a run used
     if final_path.exists():
         record = load_checkpoint(final_path, expected_kind=BASE_MODEL_KIND)
         check_same_config(final_path, record, config_dict, "PretrainConfig", PRETRAIN_ADDED_FIELDS)
+        check_same_inputs(final_path, record, inputs)
         return final_path
 
     torch.manual_seed(config.seed)  # model initialisation
@@ -417,14 +449,17 @@ def pretrain(
     log = CsvLog(run_dir / "metrics.csv", metric_fields(model.ACTION_METRIC))
     step, elapsed = 0, 0.0
     devices = [device.type]  # provenance: every device type this run trained on
+    global_rng = None  # torch/numpy/python global RNG states to resume from (dropout draws from torch's)
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=BASE_MODEL_KIND)
         check_same_config(latest_path, record, config_dict, "PretrainConfig", PRETRAIN_ADDED_FIELDS)
+        check_same_inputs(latest_path, record, inputs)
         devices = sorted(set(record.get("devices", ["cpu"])) | {device.type})
         load_model_state(model, record["model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
         set_generator_state(batch_rng, record["batch_rng"])
         step, elapsed = record["step"], record["elapsed_s"]
+        global_rng = record["rng"]  # captured by save_checkpoint after step ``step`` and its evaluation
     log.truncate_after(step)
 
     def checkpoint(path: Path, step: int, elapsed: float) -> None:
@@ -439,7 +474,7 @@ def pretrain(
                 "batch_rng": batches.rng_state(),
                 "elapsed_s": elapsed,
                 "devices": devices,
-                "dataset_sha256": dataset.sha256,
+                "dataset_sha256": dataset_sha256,
             },
         )
 
@@ -462,6 +497,10 @@ def pretrain(
         prefetch_batches = 0 if device.type == "cpu" else 4
     batches = BatchPrefetcher(dataset, sampler, batch_rng, config.batch_size, prefetch_batches,
                               pin_memory=device.type == "cuda")
+    if global_rng is not None:
+        # last, so nothing between here and the next step draws from it: the initialisation above
+        # reseeded torch, and the uninterrupted run's dropout masks continue from the saved state
+        restore_rng_state(global_rng)
     try:
         step, elapsed = run_training_loop(
             train_step, step=step, total_steps=config.train_steps, stop_after=stop_after, elapsed=elapsed,
@@ -491,7 +530,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", required=True, help="dataset D written by python -m hier_envs.datasets")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
-    parser.add_argument("--train-steps", type=int, default=None, help="override the preset's step count")
+    parser.add_argument("--train-steps", type=int, default=None,
+                        help="override the preset's step count (its snapshot steps beyond it are dropped)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch (episodes; paper 1,024)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                         help="override the preset's learning-rate schedule (constant: the paper's)")
@@ -506,6 +546,8 @@ def main(argv: list[str] | None = None) -> None:
                                                ("batch_size", args.batch_size), ("lr_schedule", args.lr_schedule),
                                                ("precision", args.precision))
                  if value is not None}
+    if args.train_steps is not None:  # a shorter run keeps only the snapshots it reaches
+        overrides["snapshot_steps"] = tuple(step for step in config.snapshot_steps if step <= args.train_steps)
     try:
         config = dataclasses.replace(config, **overrides)
     except (TypeError, ValueError) as error:

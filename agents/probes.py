@@ -2,6 +2,11 @@
 
 For every layer ``l`` a probe ``p(g_t | e_{t,l}) = softmax(U_l e_{t,l} + c_l)`` is trained with
 cross-entropy to decode the current subgoal ``g_t`` from the *instantaneous* residual vector.
+The bias ``c_l`` is our addition, a deliberate DEVIATION: the paper's probe (Eq. 6–7, SPEC A§4.1)
+is ``softmax(U_l e_{t,l})``. It lets a probe express the subgoals' unequal base rates without
+finding them along a direction of the residual; it adds only ``K`` numbers per layer, so it
+cannot decode more than the residual holds: on its own it reaches the majority-class rate, which
+is the chance line the report shows.
 All layers are probed at once: residuals are collected once with the frozen model and the
 ``L + 1`` probes are one batched linear map. Accuracy is measured on held-out episodes.
 

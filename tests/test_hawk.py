@@ -13,11 +13,13 @@ from agents.models.base_models import base_model_config_from_dict, base_model_co
 from agents.models.controller import full_linear_control
 from agents.models.hawk import (
     HAWK_PRESETS,
+    MAX_SQRT_GRADIENT,
     SCAN_MIN_LOG_A,
     HawkConfig,
     HawkSSM,
     gaussian_sequence_loss,
     rg_lru_scan,
+    sqrt_bound_derivative,
 )
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
 from agents.pretrain import ANT_PRETRAIN_PRESETS, PRETRAIN_PRESETS, load_base_model, pretrain
@@ -89,6 +91,52 @@ def test_recurrence_init_ring_and_gate_exponent():
     lru.step(torch.zeros(2, 64), h, first=torch.tensor([False, False]))
     a_zero = a ** (8.0 * torch.sigmoid(lru.recurrence_gate(torch.zeros(2, 64))))
     torch.testing.assert_close(h, a_zero * h_before, atol=1e-6, rtol=1e-5)
+
+
+def test_bounded_sqrt_is_sqrt_forward_and_caps_its_derivative():
+    """SPEC §9.2 item 14: √(1 - a²) as recurrentgemma's SqrtBoundDerivative: the forward is
+    bit-identical to the plain expression, the gradient is autograd's wherever 1/(2√x) <= 1000
+    and 1000 below that, where autograd's grows without bound (inf at x = 0)."""
+    log_a = -torch.logspace(-9, math.log10(-SCAN_MIN_LOG_A), 400)  # a from 1 - 1e-9 down to e^-20
+    x = -torch.expm1(2.0 * log_a)  # the RG-LRU's 1 - a², including values under the cap's 2.5e-7
+    bounded_input, plain_input = x.clone().requires_grad_(), x.clone().requires_grad_()
+    bounded, plain = sqrt_bound_derivative(bounded_input), torch.sqrt(plain_input)
+    assert torch.equal(bounded, plain)
+    weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    (bounded * weights).sum().backward()
+    (plain * weights).sum().backward()
+    normal = 4.0 * x >= MAX_SQRT_GRADIENT**-2
+    assert 0 < int(normal.sum()) < len(x)
+    assert torch.equal(bounded_input.grad[normal], plain_input.grad[normal])
+    torch.testing.assert_close(bounded_input.grad[~normal], MAX_SQRT_GRADIENT * weights[~normal])
+    assert (plain_input.grad[~normal].abs() > MAX_SQRT_GRADIENT * weights[~normal].abs()).all()
+    zero = torch.zeros(3, requires_grad=True)
+    sqrt_bound_derivative(zero).sum().backward()
+    torch.testing.assert_close(zero.grad, torch.full((3,), MAX_SQRT_GRADIENT))  # autograd's: inf
+
+
+def test_rg_lru_gradients_stay_finite_when_the_recurrence_gate_underflows():
+    """With r_t = σ(-120) = 0 in float32, a_t = 1 and 1 - a_t² = 0: the unbounded √ gave NaN
+    gradients (its inf times the zero slope of the gates); the bounded one keeps them finite,
+    and the forward pass equals the plain expression's."""
+    model = make_model(config=HawkConfig(width=8, lru_width=8, n_layers=1, n_heads=2, mlp_hidden=8))
+    lru = model.blocks[0].temporal.rg_lru
+    u = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(0))
+    for bias in (-5.0, -120.0):
+        lru.zero_grad()
+        with torch.no_grad():
+            lru.recurrence_gate.bias.fill_(bias)
+        first = torch.zeros(2, 5, dtype=torch.bool)
+        first[:, 0] = True
+        log_a, inputs = lru._gated(u, first)
+        plain_multiplier = torch.where(first.unsqueeze(-1), 1.0, torch.sqrt(-torch.expm1(2.0 * log_a)))
+        plain = plain_multiplier * (torch.sigmoid(lru.input_gate(u)) * u)
+        assert torch.equal(inputs, plain)
+        lru(u).sum().backward()
+        for parameter in lru.parameters():
+            assert torch.isfinite(parameter.grad).all()
+        if bias == -120.0:
+            assert (log_a == 0).all()  # the underflow really happened
 
 
 def test_gates_are_block_diagonal():
@@ -183,6 +231,9 @@ def test_bad_configs_and_inputs_raise():
         HawkConfig(min_radius=0.99, max_radius=0.9)
     with pytest.raises(ValueError, match="HawkConfig.width"):
         HawkConfig(width=0)
+    for field, value in (("min_radius", "x"), ("max_radius", None), ("gate_exponent", "8"), ("gate_exponent", True)):
+        with pytest.raises(TypeError, match=rf"HawkConfig\.{field} must be a real number, got .*{value!r}"):
+            HawkConfig(**{field: value})  # a str failed inside a comparison, True passed as c = 1
     with pytest.raises(TypeError, match="HawkConfig"):
         HawkSSM(TRANSFORMER_PRESETS["smoke"])
     model = make_model()

@@ -228,3 +228,77 @@ def test_pretrain_speed_benchmark_times_both_precisions():
         time_pretraining(PretrainSpeedConfig(preset="smoke", steps=0))
     with pytest.raises(ValueError, match="'huge'"):
         time_pretraining(PretrainSpeedConfig(preset="huge"))
+
+
+def test_resume_with_dropout_gives_identical_weights(dataset, tmp_path):
+    """Dropout draws from torch's global RNG, so a resume must restore the checkpoint's global RNG
+    state (SPEC B4); without it the masks after the cut differ from the uninterrupted run's."""
+    config = dataclasses.replace(SMOKE, model=dataclasses.replace(SMOKE.model, dropout=0.1))
+    straight = pretrain(config, dataset, tmp_path / "straight", progress=False)
+    pretrain(config, dataset, tmp_path / "resumed", stop_after=15, progress=False)  # between checkpoints
+    torch.manual_seed(123)  # whatever the caller did in between
+    resumed = pretrain(config, dataset, tmp_path / "resumed", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+    no_dropout = pretrain(SMOKE, dataset, tmp_path / "no_dropout", progress=False)  # dropout really drew masks
+    assert not all(torch.equal(a, b) for a, b in zip(weights(straight), weights(no_dropout)))
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_run_dir_made_from_another_dataset_is_refused(dataset, tmp_path, finished):
+    """Resuming ``latest.pt``, or reusing a finished ``model.pt``, with other data than the run was
+    trained on raises, naming the file, instead of mixing two datasets or recording the new one."""
+    from agents.checkpoints import load_checkpoint
+
+    other = generate_grid_dataset(120, 0.1, seed=5, progress=False)
+    assert other.sha256 != dataset.sha256
+    path = pretrain(SMOKE, dataset, tmp_path / "run", stop_after=None if finished else 10, progress=False)
+    assert path.name == ("model.pt" if finished else "latest.pt")
+    with pytest.raises(CheckpointError, match=f"{path.name}.*dataset_sha256"):
+        pretrain(SMOKE, other, tmp_path / "run", progress=False)
+    assert load_checkpoint(path)["dataset_sha256"] == dataset.sha256
+    assert pretrain(SMOKE, dataset, tmp_path / "run", progress=False).name == "model.pt"  # the same data still goes on
+
+
+@pytest.mark.parametrize("snapshot_steps, error, message", [
+    ((10, 31), ValueError, "holds 31"),
+    ((0,), ValueError, "holds 0"),
+    ((-5,), ValueError, "holds -5"),
+    (10, TypeError, "must be a tuple or list, got int 10"),
+    ((10.0,), TypeError, "holds 10.0"),
+    ((True,), TypeError, "holds True"),
+])
+def test_snapshot_steps_outside_the_run_are_refused(snapshot_steps, error, message):
+    """A snapshot step the run never reaches would never be written (the study then fails loading it)."""
+    with pytest.raises(error, match=rf"PretrainConfig\.snapshot_steps.*{message}"):
+        dataclasses.replace(SMOKE, snapshot_steps=snapshot_steps)
+
+
+def test_snapshot_steps_are_stored_sorted_and_unique_and_presets_stay_valid(dataset, tmp_path):
+    from agents.pretrain import ANT_PRETRAIN_PRESETS
+
+    config = dataclasses.replace(SMOKE, snapshot_steps=[30, 10, 10])
+    assert config.snapshot_steps == (10, 30) and config == dataclasses.replace(SMOKE, snapshot_steps=(10, 30))
+    for preset in [*PRETRAIN_PRESETS.values(), *ANT_PRETRAIN_PRESETS.values()]:
+        assert dataclasses.replace(preset) == preset and preset.snapshot_steps[-1] == preset.train_steps
+    pretrain(config, dataset, tmp_path / "run", progress=False)
+    assert sorted(path.name for path in (tmp_path / "run" / "snapshots").iterdir()) == ["step_10.pt", "step_30.pt"]
+
+
+def test_cli_train_steps_drops_the_snapshots_it_never_reaches(dataset, tmp_path):
+    from agents.checkpoints import load_checkpoint
+    from agents.pretrain import main
+    from hier_envs.datasets import save_dataset
+
+    save_dataset(dataset, tmp_path / "D.npz")
+    main(["--preset", "smoke", "--dataset", str(tmp_path / "D.npz"), "--run-dir", str(tmp_path / "run"),
+          "--train-steps", "25"])  # the smoke preset snapshots at 20 and 60
+    assert load_checkpoint(tmp_path / "run" / "model.pt")["config"]["snapshot_steps"] == (20,)
+    assert [path.name for path in (tmp_path / "run" / "snapshots").iterdir()] == ["step_20.pt"]
+
+
+@pytest.mark.parametrize("stop_after", [0, -1, 2.5, True])
+def test_stop_after_below_one_is_refused(dataset, tmp_path, stop_after):
+    """``stop_after=0`` used to return a ``latest.pt`` that a fresh run never wrote."""
+    with pytest.raises(ValueError, match=rf"stop_after must be None or an int >= 1, got {stop_after!r}"):
+        pretrain(SMOKE, dataset, tmp_path / "run", stop_after=stop_after, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -203,6 +203,16 @@ def test_study_refuses_a_run_dir_with_other_datasets(tmp_path):
         ensure_grid_datasets(dataclasses.replace(config, d_epsilon=0.0), tmp_path, progress=False)
 
 
+def test_study_without_probe_snapshots_is_refused_before_it_runs(tmp_path):
+    """Probes read the pretraining snapshots and the report tabulates them: a config without any
+    used to train every stage and then fail in ``write_report``; now nothing runs."""
+    config = dataclasses.replace(STUDY_PRESETS["smoke"],
+                                 pretrain=dataclasses.replace(STUDY_PRESETS["smoke"].pretrain, snapshot_steps=()))
+    with pytest.raises(ValueError, match=r"snapshot_steps is empty.*train_steps=60"):
+        run_study(config, tmp_path / "run", tmp_path / "out", progress=False)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
 def test_with_pretrain_steps_overrides_length_and_snapshots():
     """``--pretrain-steps`` (Fig. A2 backbone-length studies): the length joins the probe snapshots."""
     from agents.base_model_study import with_pretrain_steps

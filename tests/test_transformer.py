@@ -60,6 +60,9 @@ def test_presets_and_config():
         TransformerConfig(width=30, n_heads=4)
     with pytest.raises(ValueError, match="bogus"):
         TransformerConfig.from_dict({"bogus": 1})
+    for dropout in ("x", None, True):  # a str used to fail inside the range comparison, naming nothing
+        with pytest.raises(TypeError, match=rf"TransformerConfig\.dropout must be a real number, got .*{dropout!r}"):
+            TransformerConfig(dropout=dropout)
 
 
 def test_variance_scaling_initialiser():
@@ -271,6 +274,17 @@ def test_low_rank_control_is_the_matrix_vector_product():
         low_rank_control(e, a, b[..., :2])
     with pytest.raises(ValueError, match="width"):
         low_rank_control(e, a[..., :7, :], b)
+
+
+def test_controller_hypernetwork_refuses_an_unknown_controller_kind():
+    """Any name but "low_rank" used to build a full W × W decoder silently (e.g. a misspelt "lowrank")."""
+    from agents.models.controller import ControllerHypernetwork
+
+    assert ControllerHypernetwork(8, 32, 16, "low_rank", 4, 0.1).decode(torch.zeros(2, 8))[0].shape == (2, 16, 4)
+    assert ControllerHypernetwork(8, 32, 16, "linear", 4, 0.1).decode(torch.zeros(2, 8)).shape == (2, 16, 16)
+    for kind in ("lowrank", "full", None):
+        with pytest.raises(ValueError, match=rf"controller must be one of \('low_rank', 'linear'\), got {kind!r}"):
+            ControllerHypernetwork(8, 32, 16, kind, 4, 0.1)
 
 
 def test_freeze_and_gradient_through_frozen_model():

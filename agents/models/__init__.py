@@ -2,7 +2,8 @@
 
 - :mod:`agents.models.transformer`: the grid causal transformer, its KV cache and its loss.
 - :mod:`agents.models.hawk`: the ant Hawk (RG-LRU) SSM, its recurrent state and its Gaussian loss.
-- :mod:`agents.models.base_models`: either family from one config (build, save, load).
+- :mod:`agents.models.base_models`: either family from one config (build, and convert configs to and
+  from checkpoint dicts); loading a trained model is :func:`agents.pretrain.load_base_model`.
 - :mod:`agents.models.residual_stream`: what both families share (config dicts, checks, ``step``).
 - :mod:`agents.models.controller`: linear residual-stream controllers and :func:`freeze`.
 """

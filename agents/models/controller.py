@@ -24,7 +24,11 @@ from torch import Tensor, nn
 
 from agents.models.transformer import variance_scaling_
 
-__all__ = ["ControllerHypernetwork", "freeze", "full_linear_control", "low_rank_control", "variance_scaled_mlp"]
+__all__ = ["CONTROLLER_KINDS", "ControllerHypernetwork", "freeze", "full_linear_control", "low_rank_control",
+           "variance_scaled_mlp"]
+
+CONTROLLER_KINDS = ("low_rank", "linear")
+"""Controller families of :class:`ControllerHypernetwork`: low rank ``A Bᵀ`` (grid) or full ``U`` (ant)."""
 
 
 def _check_width(name: str, matrix: Tensor, residual: Tensor) -> None:
@@ -96,6 +100,8 @@ class ControllerHypernetwork(nn.Sequential):
 
     def __init__(self, latent_dim: int, hidden: int, width: int, controller: Literal["low_rank", "linear"],
                  rank: int, init_scale: float) -> None:
+        if controller not in CONTROLLER_KINDS:  # any other name used to build a full W × W decoder silently
+            raise ValueError(f"controller must be one of {CONTROLLER_KINDS}, got {controller!r}")
         n_out = 2 * width * rank if controller == "low_rank" else width * width
         super().__init__(*variance_scaled_mlp(latent_dim, hidden, n_out, init_scale))
         self.width, self.controller, self.rank = width, controller, rank

@@ -53,12 +53,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agents.models.residual_stream import ConfigDict, InferenceState, ResidualStreamModel
+from agents.models.residual_stream import ConfigDict, InferenceState, ResidualStreamModel, check_real_numbers
 from agents.models.transformer import variance_scaling_
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "HawkStepOutput",
     "gaussian_sequence_loss",
     "rg_lru_scan",
+    "sqrt_bound_derivative",
 ]
 
 LOG_STD_MIN = -5.0
@@ -113,6 +115,7 @@ class HawkConfig(ConfigDict):
                 raise ValueError(f"HawkConfig.{name} must be a positive int, got {value!r}")
         if self.lru_width % self.n_heads != 0:
             raise ValueError(f"HawkConfig.lru_width={self.lru_width} is not divisible by n_heads={self.n_heads}")
+        check_real_numbers(self, ("gate_exponent", "min_radius", "max_radius"))
         if not self.gate_exponent > 0:
             raise ValueError(f"HawkConfig.gate_exponent must be > 0, got {self.gate_exponent!r}")
         if not 0.0 < self.min_radius < self.max_radius < 1.0:
@@ -182,6 +185,38 @@ def rg_lru_scan(log_a: Tensor, inputs: Tensor, h0: Tensor | None = None) -> tupl
     return torch.cat(chunks, dim=1).float(), h.float()
 
 
+MAX_SQRT_GRADIENT = 1000.0
+"""Cap on the derivative of the square root in the RG-LRU's input normaliser ``√(1 - a²)``
+(recurrentgemma's ``_MAX_SQRT_GRADIENT``; SPEC §9.2 item 14)."""
+
+
+class SqrtBoundDerivative(torch.autograd.Function):
+    """``√x`` whose backward caps ``d√x/dx = 1/(2√x)`` at :data:`MAX_SQRT_GRADIENT` (SPEC §9.2 item 14).
+
+    The RG-LRU normalises its input by ``√(1 - a_t²)``; as the recurrence gate ``r_t`` goes to 0,
+    ``a_t`` goes to 1 and the plain derivative to infinity (at ``r_t = 0`` in float32 it is
+    ``inf``, and ``inf · 0`` makes the gradients NaN). recurrentgemma's ``SqrtBoundDerivative``
+    bounds it as here: the forward is ``torch.sqrt`` itself, bit for bit, and the backward is
+    ``grad / √max(4x, MAX_SQRT_GRADIENT⁻²)``, which equals autograd's ``grad / (2√x)`` exactly
+    (scaling by 4 is exact, and so is the square root's factor 2) wherever ``4x >= 1e-6``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return torch.sqrt(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return grad_output / torch.sqrt(torch.clamp(4.0 * x, min=MAX_SQRT_GRADIENT**-2))
+
+
+def sqrt_bound_derivative(x: Tensor) -> Tensor:
+    """``√x`` with its derivative capped at :data:`MAX_SQRT_GRADIENT` (:class:`SqrtBoundDerivative`)."""
+    return SqrtBoundDerivative.apply(x)
+
+
 class BlockDiagonalLinear(nn.Module):
     """``H`` independent ``(R/H -> R/H)`` linear maps on the head blocks of an ``R`` vector."""
 
@@ -217,7 +252,8 @@ class RGLRU(nn.Module):
         r = torch.sigmoid(self.recurrence_gate(u))
         i = torch.sigmoid(self.input_gate(u))
         log_a = (-self.gate_exponent * r * F.softplus(self.a_param)).float().clamp(min=SCAN_MIN_LOG_A)  # (..., R)
-        multiplier = torch.sqrt(-torch.expm1(2.0 * log_a))  # √(1 - a²), stable near a = 1
+        # √(1 - a²), stable near a = 1, its gradient bounded as recurrentgemma's (SPEC §9.2 item 14)
+        multiplier = sqrt_bound_derivative(-torch.expm1(2.0 * log_a))
         multiplier = torch.where(first.unsqueeze(-1), torch.ones_like(multiplier), multiplier)
         return log_a, multiplier * (i * u).float()
 

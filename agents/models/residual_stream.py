@@ -12,15 +12,30 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from numbers import Real
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConfigDict", "Controller", "InferenceState", "ResidualStreamModel"]
+__all__ = ["ConfigDict", "Controller", "InferenceState", "ResidualStreamModel", "check_real_numbers"]
 
 Controller = Callable[[Tensor], Tensor]
 """Maps the residual at the controlled layer to its rewritten value, same shape."""
+
+
+def check_real_numbers(config: object, names: tuple[str, ...]) -> None:
+    """``TypeError`` naming ``<ConfigClass>.<field>`` for the first of ``names`` that is not a real number.
+
+    Run before a field's range check, whose comparison would otherwise fail on a ``str`` with an
+    error that names no field; a ``bool`` is refused too (``True`` would pass as 1).
+    """
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(
+                f"{type(config).__name__}.{name} must be a real number, got {type(value).__name__} {value!r}"
+            )
 
 
 class ConfigDict:

@@ -53,7 +53,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.models.grid_encoding import INPUT_ENCODINGS, EgocentricGridEmbedding
-from agents.models.residual_stream import ConfigDict, Controller, InferenceState, ResidualStreamModel
+from agents.models.residual_stream import (
+    ConfigDict,
+    Controller,
+    InferenceState,
+    ResidualStreamModel,
+    check_real_numbers,
+)
 
 __all__ = [
     "TRANSFORMER_PRESETS",
@@ -120,6 +126,7 @@ class TransformerConfig(ConfigDict):
                 f"TransformerConfig.max_distance={self.max_distance} must exceed n_position_buckets // 2 "
                 f"= {self.n_position_buckets // 2}"
             )
+        check_real_numbers(self, ("dropout",))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"TransformerConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if self.input_encoding not in INPUT_ENCODINGS:
