@@ -39,7 +39,8 @@ class LowerResiduals:
     """``e_{1:T,layer}`` of ``dataset``'s episodes under a frozen ``model``.
 
     ``model`` must be frozen (:func:`agents.models.controller.freeze`): a trainable one would make
-    the table stale after the first optimiser step, so it raises ``ValueError``.
+    the table stale after the first optimiser step, and one left in training mode would bake one
+    draw of its dropout into the table, so either raises ``ValueError``.
     """
 
     def __init__(self, model: BaseModel, dataset: EpisodeDataset, layer: int, *, chunk_steps: int = 16_384,
@@ -47,6 +48,9 @@ class LowerResiduals:
         if any(parameter.requires_grad for parameter in model.parameters()):
             raise ValueError("LowerResiduals needs a frozen base model (freeze(model)); this one has trainable "
                              "parameters, so its residuals would change during training")
+        if model.training:
+            raise ValueError("LowerResiduals needs a frozen base model (freeze(model)); this one is in training "
+                             "mode, so the table would hold one draw of its dropout")
         if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, int) or chunk_steps < 1:
             raise ValueError(f"chunk_steps must be a positive int, got {chunk_steps!r}")
         max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes

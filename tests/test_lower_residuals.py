@@ -52,6 +52,9 @@ def test_bad_inputs_raise(frozen_model_and_dataset):
     model, dataset = frozen_model_and_dataset
     with pytest.raises(ValueError, match="frozen"):
         LowerResiduals(CausalTransformer(TRANSFORMER_PRESETS["smoke"]), dataset, 1)
+    untrained_but_training = CausalTransformer(TRANSFORMER_PRESETS["smoke"]).requires_grad_(False).train()
+    with pytest.raises(ValueError, match="training mode"):  # dropout would be baked into the table
+        LowerResiduals(untrained_but_training, dataset, 1)
     with pytest.raises(ValueError, match="chunk_steps"):
         LowerResiduals(model, dataset, 1, chunk_steps=0)
     with pytest.raises(ValueError, match="max_bytes"):
