@@ -257,6 +257,11 @@ def test_training_resumes_exactly_and_is_deterministic(tmp_path, dataset, smoke_
     with pytest.raises(CheckpointError, match="different CompileTrainConfig"):
         train_compile(smoke_base_model_path, dataset, dataclasses.replace(config, seed=1), tmp_path / "a",
                       progress=False)
+    other_dstar = generate_grid_dataset(dataset.n_episodes, 0.0, seed=99, progress=False)
+    train_compile(smoke_base_model_path, dataset, config, tmp_path / "d", stop_after=4, progress=False)
+    for name, file in (("a", "compile.pt"), ("d", "latest.pt")):  # finished, and stopped
+        with pytest.raises(CheckpointError, match=f"{file}.*another dataset_sha256"):
+            train_compile(smoke_base_model_path, other_dstar, config, tmp_path / name, progress=False)
 
 
 def test_frozen_base_model_option_leaves_theta_bit_identical(tmp_path, dataset, smoke_base_model_path):

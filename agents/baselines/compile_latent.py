@@ -86,6 +86,7 @@ from agents.checkpoints import (
     generator_state,
     load_checkpoint,
     load_model_state,
+    module_fingerprint,
     save_checkpoint,
     set_generator_state,
 )
@@ -94,7 +95,8 @@ from agents.models.controller import ControllerHypernetwork, freeze, variance_sc
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
 from agents.training_utils import (
-    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, run_training_loop, set_threads,
+    CsvLog, apply_gradients, check_numbers, check_positive_ints, check_same_config, check_same_inputs, run_training_loop,
+    set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -508,11 +510,14 @@ def train_compile(
     run_dir = Path(run_dir)
     final_path, latest_path = run_dir / "compile.pt", run_dir / "latest.pt"
     config_dict = config.to_dict()
-    if final_path.exists():
-        check_same_config(final_path, load_checkpoint(final_path, expected_kind=COMPILE_KIND), config_dict,
-                          "CompileTrainConfig")
-        return final_path
     base_model = load_base_model(base_model_path)
+    # what the config does not say: the data and the pretrained backbone it starts from
+    inputs = {"dataset_sha256": dstar.sha256, "base_model_fingerprint": module_fingerprint(base_model)}
+    if final_path.exists():
+        record = load_checkpoint(final_path, expected_kind=COMPILE_KIND)
+        check_same_config(final_path, record, config_dict, "CompileTrainConfig")
+        check_same_inputs(final_path, record, inputs)
+        return final_path
     layer = base_model.config.controlled_layer
     torch.manual_seed(config.seed)
     model = CompileLatent(base_model, config.model)
@@ -531,6 +536,7 @@ def train_compile(
     if latest_path.exists():
         record = load_checkpoint(latest_path, expected_kind=COMPILE_KIND)
         check_same_config(latest_path, record, config_dict, "CompileTrainConfig")
+        check_same_inputs(latest_path, record, inputs)
         load_model_state(model, record["model"], latest_path)
         load_model_state(base_model, record["base_model"], latest_path)
         optimizer.load_state_dict(record["optimizer"])
@@ -543,7 +549,7 @@ def train_compile(
         save_checkpoint(path, {
             "kind": COMPILE_KIND, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
             "config": config_dict, "batch_rng": generator_state(batch_rng), "noise": generator_state(noise),
-            "elapsed_s": elapsed, "controlled_layer": layer, "dataset_sha256": dstar.sha256,
+            "elapsed_s": elapsed, "controlled_layer": layer, **inputs,
             "base_model": base_model.state_dict(), "base_model_config": base_model.config.to_dict(),
             "base_model_path": str(base_model_path),
         })
