@@ -13,6 +13,11 @@ whose infos stack)::
     ants = gym.make_vec("HierAnt-v0", num_envs=16)
 
 Entry points are strings, so MuJoCo and the ant model load only when an ant env is made.
+
+Each id sets its task choice through the constructors' ``default_tasks`` keyword, not through
+``task``/``tasks``: a user's keyword then replaces the id's choice, so
+``gym.make("HierGrid-Pretrain-v0", task=...)`` and ``gym.make("HierGrid-v0", tasks=...)`` work
+(the same world with other tasks), while passing both ``task`` and ``tasks`` is still refused.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ from hier_envs.tasks import ANT_POSTTRAIN_TASK, ANT_PRETRAIN_TASKS, GRID_POSTTRA
 __all__ = ["ANT_ENV_IDS", "ENV_IDS", "GRID_ENV_IDS"]
 
 GRID_ENV_IDS: dict[str, dict] = {
-    "HierGrid-v0": {"task": GRID_POSTTRAIN_TASK},
-    "HierGrid-Pretrain-v0": {"tasks": GRID_PRETRAIN_TASKS},
+    "HierGrid-v0": {"default_tasks": (GRID_POSTTRAIN_TASK,)},
+    "HierGrid-Pretrain-v0": {"default_tasks": GRID_PRETRAIN_TASKS},
 }
 """Grid ids and the keywords that make them: 7×7, 8 colours, 4 walls, horizon 100 (SPEC B2)."""
 
 ANT_ENV_IDS: dict[str, dict] = {
-    "HierAnt-v0": {"task": ANT_POSTTRAIN_TASK},
-    "HierAnt-Pretrain-v0": {"tasks": ANT_PRETRAIN_TASKS},
+    "HierAnt-v0": {"default_tasks": (ANT_POSTTRAIN_TASK,)},
+    "HierAnt-Pretrain-v0": {"default_tasks": ANT_PRETRAIN_TASKS},
 }
 """Ant ids: 4×4, 4 colours, 1 wall, horizon 500 (SPEC A§2.2, B2). The envs truncate at their own
 ``max_steps``, so no ``TimeLimit`` wrapper is added."""

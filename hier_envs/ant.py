@@ -166,6 +166,9 @@ class HierAntEnv(gym.Env):
       MuJoCo's offscreen renderer; headless needs ``MUJOCO_GL=egl`` or ``osmesa`` set before
       MuJoCo is imported), ``"human"`` (MuJoCo's passive viewer; needs a display) or ``None``.
     - ``width``, ``height`` (480): size of ``rgb_array`` frames.
+    - ``default_tasks`` (sequence of tasks, default ``None``): the pool used when neither
+      ``task`` nor ``tasks`` is given; the registered ids set it (SPEC B2), so a user's ``task``
+      or ``tasks`` replaces the id's choice (:func:`~hier_envs.tasks.resolve_tasks`).
 
     ``reset(seed=..., options={"task": [...], "layout": GridLayout | dict})`` pins the task or
     the layout (walls, colours and start cell as (row, col) pairs) for that episode; a bad one
@@ -195,6 +198,7 @@ class HierAntEnv(gym.Env):
         render_mode: str | None = None,
         width: int = 480,
         height: int = 480,
+        default_tasks: Sequence[Sequence[int]] | None = None,
     ) -> None:
         self.grid_size = _check_int("grid_size", grid_size, 2)
         self.n_colors = _check_int("n_colors", n_colors, 1)
@@ -207,7 +211,7 @@ class HierAntEnv(gym.Env):
             raise ValueError(f"cell_size must be a finite number of metres >= 1.0, got {cell_size!r}")
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
-        self.tasks = resolve_tasks(task, tasks, self.n_colors, ANT_POSTTRAIN_TASK)
+        self.tasks = resolve_tasks(task, tasks, self.n_colors, ANT_POSTTRAIN_TASK, default_tasks)
         self.layout_sampler = LayoutSampler(self.grid_size, self.n_colors, self.n_walls)
         self.cell_size = float(cell_size)
         self.arena_half = self.grid_size * self.cell_size / 2
@@ -268,8 +272,9 @@ class HierAntEnv(gym.Env):
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        # Options first, then the seed: a rejected reset leaves the generator untouched (SPEC B2.1).
         pinned_task, pinned_layout = parse_reset_options(options, self.n_colors, self.layout_sampler)
+        super().reset(seed=seed)
         layout, task = draw_layout_and_task(self.layout_sampler, self.tasks, self.np_random, pinned_task, pinned_layout)
         self._start_episode(layout, task)
         self._place_ant()

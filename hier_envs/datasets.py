@@ -30,14 +30,22 @@ On-disk layout (schema version 1): one ``.npz`` zip, written to a hidden tempora
 the streams are seeded), ``env_config``, ``obs_dim`` (D), ``obs_encoding`` (``"packbits"`` or
 ``"float32"``), ``action_space`` (``{"type": "Discrete", "n": 4}`` or a Box spec),
 ``n_actions`` (grid), ``counts`` (``episodes``, ``steps``, ``discarded_failures``),
-``versions`` (numpy, gymnasium, hier_rl), ``created`` (UTC ISO time) and ``sha256``.
+``versions`` (numpy, gymnasium, hier_rl), ``created`` (UTC ISO time), ``sha256`` and
+``metadata_sha256``.
 
 ``sha256`` is the hex digest of the data arrays only, in the fixed order of
 :data:`DATA_KEYS`, each preceded by ``"<key>|<dtype>|<shape>\\n"``. It excludes the metadata
 so that generating twice with the same seed gives the same digest (the creation time and
-versions differ). :func:`load_dataset` checks the schema version, the presence, dtypes and
-shapes of all arrays, the counts in the metadata and the digest; a truncated, tampered or
-inconsistent file raises :class:`DatasetError` naming the file (SPEC B3).
+versions differ). ``metadata_sha256`` (:func:`metadata_sha256`) covers the metadata that
+callers rely on (generator config, seed, ``env_id``, ``env_config``, counts, …): the sha256 of
+its canonical JSON without :data:`VOLATILE_METADATA_KEYS` (``created``, ``versions``,
+``generation_seconds``: provenance that differs between otherwise identical runs, so the same
+arguments still give the same digest; and the two digests themselves). :func:`save_dataset`
+writes it. :func:`load_dataset` checks the schema version, the presence, dtypes and shapes of
+all arrays, the counts in the metadata and both digests; a truncated, tampered or inconsistent
+file raises :class:`DatasetError` naming the file (SPEC B3). Files written before
+``metadata_sha256`` existed have no such field and still load, verified on their arrays only
+(their metadata cannot be checked).
 
 Command line::
 
@@ -90,6 +98,14 @@ OBS_ENCODINGS = ("packbits", "float32")
 KINDS = ("grid", "ant")
 """Dataset kinds: which env family generated the episodes."""
 
+METADATA_DIGEST_KEY = "metadata_sha256"
+"""Metadata field holding :func:`metadata_sha256`; absent in files written before it existed."""
+
+VOLATILE_METADATA_KEYS: tuple[str, ...] = ("created", "versions", "generation_seconds", "sha256", METADATA_DIGEST_KEY)
+"""Metadata fields :func:`metadata_sha256` leaves out: provenance that changes between otherwise
+identical generations (time, library versions, wall time) and the digests themselves (the arrays'
+``sha256`` is checked against the arrays)."""
+
 
 class DatasetError(ValueError):
     """A dataset file or array set is unreadable, inconsistent or fails its checksum (SPEC B3)."""
@@ -104,6 +120,15 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
         digest.update(f"{key}|{array.dtype.str}|{array.shape}\n".encode())
         digest.update(array.reshape(-1).view(np.uint8))
     return digest.hexdigest()
+
+
+def metadata_sha256(metadata: Mapping[str, Any]) -> str:
+    """sha256 of ``metadata``'s canonical JSON (sorted keys, no spaces) without
+    :data:`VOLATILE_METADATA_KEYS`, so a rewritten generator config, seed or env id is caught
+    on load (SPEC B3 "tampered file fails")."""
+    kept = {key: value for key, value in metadata.items() if key not in VOLATILE_METADATA_KEYS}
+    canonical = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 # ----------------------------------------------------------------------------------- dataset
@@ -284,10 +309,14 @@ class EpisodeDataset:
 
     def split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Random (train, validation) episode-index arrays, each sorted; ``round(val_fraction·N)``
-        episodes go to validation. Use :meth:`subset` to turn them into datasets."""
+        episodes go to validation. ``seed`` (a non-negative int) fixes the split: the same seed
+        gives the same split. Use :meth:`subset` to turn them into datasets."""
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) or not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-        order = np.random.default_rng(seed).permutation(self.n_episodes)
+        if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+            # None would draw from OS entropy: a different split on every call (SPEC B4 determinism)
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        order = np.random.default_rng(int(seed)).permutation(self.n_episodes)
         n_val = int(round(float(val_fraction) * self.n_episodes))
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
@@ -304,6 +333,7 @@ class EpisodeDataset:
             "steps": int(lengths.sum()),
         }
         metadata["subset_of"] = self.metadata.get("sha256")
+        metadata.pop(METADATA_DIGEST_KEY, None)  # describes the parent's metadata; save_dataset writes a new one
         dataset = EpisodeDataset(
             observations=self.observations[obs_rows],
             actions=self.actions[step_rows],
@@ -423,7 +453,8 @@ def save_dataset(
 
     ``dataset`` is an :class:`EpisodeDataset` or a mapping with the :data:`DATA_KEYS` arrays and a
     ``metadata`` dict. ``schema_version``, ``counts`` (episodes, steps) and ``sha256`` are filled
-    in from the arrays. Parent directories are created. Returns the path written.
+    in from the arrays, ``metadata_sha256`` from the resulting metadata. Parent directories are
+    created. Returns the path written.
     """
     if not isinstance(dataset, EpisodeDataset):
         if not isinstance(dataset, Mapping):
@@ -443,6 +474,7 @@ def save_dataset(
         "steps": dataset.n_steps,
     }
     metadata["sha256"] = arrays_sha256(arrays)
+    metadata[METADATA_DIGEST_KEY] = metadata_sha256(metadata)
     writer = np.savez_compressed if compress else np.savez
     with atomic_write(path) as handle:
         writer(handle, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays)
@@ -453,8 +485,10 @@ def load_dataset(path: str | os.PathLike[str]) -> EpisodeDataset:
     """Read and verify a dataset file (SPEC B3).
 
     Checks that it is a readable zip, the schema version, the presence, dtypes and shapes of
-    every array, the metadata counts and the sha256 digest. Any failure raises
-    :class:`DatasetError` naming the file; a missing file raises ``FileNotFoundError``.
+    every array, the metadata counts, the arrays' sha256 and, when the file has one, the
+    metadata's ``metadata_sha256`` (files written before it existed are verified on their arrays
+    only). Any failure raises :class:`DatasetError` naming the file; a missing file raises
+    ``FileNotFoundError``.
     """
     path = Path(path)
     if not path.is_file():
@@ -492,6 +526,13 @@ def load_dataset(path: str | os.PathLike[str]) -> EpisodeDataset:
     actual = arrays_sha256(arrays)
     if stored != actual:
         raise DatasetError(f"{path}: sha256 mismatch (metadata {stored!r}, arrays {actual!r}); the file was modified")
+    if METADATA_DIGEST_KEY in metadata:
+        stored_metadata, actual_metadata = metadata[METADATA_DIGEST_KEY], metadata_sha256(metadata)
+        if stored_metadata != actual_metadata:
+            raise DatasetError(
+                f"{path}: metadata_sha256 mismatch (stored {stored_metadata!r}, metadata {actual_metadata!r}); "
+                "the metadata was modified"
+            )
     return EpisodeDataset(**arrays, metadata=metadata)
 
 
@@ -515,6 +556,16 @@ def _check_generation_args(n_episodes: object, seed: object, env_id: str, family
         family_ids = [i for i in gym.registry if i.startswith(family)]
         raise ValueError(f"unknown env id {env_id!r}; {family} ids are {family_ids}")
     return int(n_episodes), int(seed)
+
+
+def _check_max_attempts(max_attempts: object, default: int) -> int:
+    """``max_attempts`` as a positive int (``default`` for ``None``), else ``ValueError`` naming it:
+    0, a negative or a fractional budget would stop generation with a misleading message."""
+    if max_attempts is None:
+        return default
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, Integral) or max_attempts < 1:
+        raise ValueError(f"max_attempts must be a positive int or None, got {max_attempts!r}")
+    return int(max_attempts)
 
 
 @dataclass
@@ -565,9 +616,16 @@ def _collect_episodes(run_episode: Any, n_episodes: int, only_success: bool, max
     with tqdm(total=n_episodes, desc=desc, unit="ep", disable=not progress) as bar:
         while len(collected.lengths) < n_episodes:
             if attempts >= max_attempts:
+                if only_success:
+                    raise RuntimeError(
+                        f"only {len(collected.lengths)} of {n_episodes} successful episodes after "
+                        f"max_attempts={max_attempts} attempts ({noise}); lower the noise, raise max_attempts "
+                        "or keep failures (only_success=False)"
+                    )
                 raise RuntimeError(
-                    f"only {len(collected.lengths)} successful episodes after {attempts} attempts ({noise}); "
-                    "lower the noise or keep failures (only_success=False)"
+                    f"only {len(collected.lengths)} of {n_episodes} episodes after max_attempts={max_attempts} "
+                    f"attempts; every episode is kept (only_success=False), so max_attempts must be at least "
+                    f"n_episodes={n_episodes}"
                 )
             attempts += 1
             observations, actions, subgoals, info = run_episode(attempts == 1)
@@ -608,12 +666,11 @@ def generate_grid_dataset(
 
     With ``only_success`` (dataset D of the paper is "successful trajectories"), failed or
     truncated episodes are discarded and counted in ``metadata["counts"]["discarded_failures"]``;
-    generation stops with ``RuntimeError`` after ``max_attempts`` episodes in all (default
-    ``100·n_episodes + 1000``). ``progress`` shows a tqdm bar.
+    generation stops with ``RuntimeError`` after ``max_attempts`` episodes in all (a positive int,
+    else ``ValueError``; default ``100·n_episodes + 1000``). ``progress`` shows a tqdm bar.
     """
     n_episodes, seed = _check_generation_args(n_episodes, seed, env_id, "HierGrid")
-    if max_attempts is None:
-        max_attempts = 100 * n_episodes + 1000
+    max_attempts = _check_max_attempts(max_attempts, 100 * n_episodes + 1000)
     expert = GridExpert(epsilon)
     if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
         raise TypeError(f"env_kwargs must be a mapping of gym.make keywords, got {env_kwargs!r}")
@@ -695,8 +752,7 @@ def generate_ant_dataset(
     n_episodes, seed = _check_generation_args(n_episodes, seed, env_id, "HierAnt")
     if not isinstance(sample_actions, bool):
         raise TypeError(f"sample_actions must be a bool, got {sample_actions!r}")
-    if max_attempts is None:
-        max_attempts = 10 * n_episodes + 100
+    max_attempts = _check_max_attempts(max_attempts, 10 * n_episodes + 100)
     weights_path = Path(weights) if weights is not None else WEIGHTS_PATH
     policy = LocomotionPolicy.load(weights_path)
     expert = AntExpert(deterministic=not sample_actions, policy=policy)

@@ -86,15 +86,19 @@ class HierGridEnv(gym.Env):
     - ``tasks`` (sequence of tasks): instead of ``task``, draw one uniformly on each reset.
     - ``grid_size`` (7), ``n_colors`` (8), ``n_walls`` (4), ``max_steps`` (100).
     - ``render_mode``: ``"human"`` (pygame window), ``"rgb_array"`` or ``None``.
+    - ``default_tasks`` (sequence of tasks, default ``None``): the pool used when neither
+      ``task`` nor ``tasks`` is given; the registered ids set it (SPEC B2), so a user's ``task``
+      or ``tasks`` replaces the id's choice (:func:`~hier_envs.tasks.resolve_tasks`).
 
     ``reset(seed=..., options={"task": [...], "layout": GridLayout | dict})`` pins the task or
     the layout for that episode (validated; a bad one raises and the env stays usable).
 
     ## Info
     On reset and on every step: ``success`` (bool), ``task`` (tuple of colour ids),
-    ``colors_visited`` (int), ``next_color`` (int, ``None`` after success), ``subgoal``
-    (ground-truth abstract action ``next_color // 2``, ``None`` after success — for analysis
-    only, never an agent input) and ``failure`` (``None`` or ``"wrong_color"``).
+    ``colors_visited`` (int), ``next_color`` (int; ``None`` once the episode has ended by success
+    or a wrong colour), ``subgoal`` (ground-truth abstract action ``next_color // 2``; ``None``
+    whenever ``next_color`` is — for analysis only, never an agent input) and ``failure``
+    (``None`` or ``"wrong_color"``). A truncated episode keeps reporting the colour still due.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}
@@ -108,9 +112,10 @@ class HierGridEnv(gym.Env):
         n_walls: int = 4,
         max_steps: int = 100,
         render_mode: str | None = None,
+        default_tasks: Sequence[Sequence[int]] | None = None,
     ) -> None:
         validate_grid_config(grid_size, n_colors, n_walls, max_steps, render_mode)
-        self.tasks = resolve_tasks(task, tasks, n_colors, GRID_POSTTRAIN_TASK)
+        self.tasks = resolve_tasks(task, tasks, n_colors, GRID_POSTTRAIN_TASK, default_tasks)
         self.grid_size, self.n_colors, self.n_walls = int(grid_size), int(n_colors), int(n_walls)
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
@@ -127,8 +132,9 @@ class HierGridEnv(gym.Env):
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        # Options first, then the seed: a rejected reset leaves the generator untouched (SPEC B2.1).
         pinned_task, pinned_layout = parse_reset_options(options, self.n_colors, self.layout_sampler)
+        super().reset(seed=seed)
         layout, task = draw_layout_and_task(self.layout_sampler, self.tasks, self.np_random, pinned_task, pinned_layout)
         self._start_episode(layout, task)
         if self.render_mode == "human":

@@ -15,7 +15,10 @@ over these colours is solvable, and every non-wall cell is reachable. Rejected c
 redrawn from the same stream. The single env checks one candidate with a flood fill on a
 Python-int bitmask (row stride ``grid_size + 1``, so horizontal shifts cannot wrap; any grid
 size); the batched env checks many at once with an equivalent row-sweep automaton
-(``grid_size <= 7``); tests check that both agree.
+(``grid_size <= 7``); tests check that both agree. A configuration with no solvable layout
+(e.g. 3 colours on a 2x2 grid) is refused with a ``ValueError`` when its sampler is built, and a
+draw gives up with an error after :data:`MAX_LAYOUT_CANDIDATES` rejections instead of looping
+forever; neither check changes which layouts a valid configuration draws.
 """
 
 from __future__ import annotations
@@ -36,6 +39,18 @@ ACTION_DELTAS: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 MAX_BATCHED_GRID_SIZE = 7
 """Largest grid whose bitmask (stride G + 1) fits in a uint64 word for the batched check."""
+
+SOLVABILITY_PROBE_CANDIDATES = 10_000
+"""Candidates :class:`LayoutSampler` tries at construction, from its own fixed generator, before
+it refuses a configuration as having no solvable layout (e.g. 3 colours on a 2x2 grid, whose one
+free cell touches only 2 others). The paper's configurations pass on the first few (SPEC B2)."""
+
+MAX_LAYOUT_CANDIDATES = 100_000
+"""Candidates one layout draw may take before :meth:`LayoutSampler.sample` gives up with an error
+instead of looping forever. It never binds for a configuration with a usable acceptance rate
+(the 7x7 grid accepts about 44 %, so 100,000 rejections in a row have probability ~1e-25000);
+reaching it means the configuration, though it passed the construction probe, is too
+constrained to sample."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +231,13 @@ class LayoutSampler:
         if self.grid_size <= MAX_BATCHED_GRID_SIZE:
             self._init_batched_check()
         object.__setattr__(self, "_all_cells_py", sum(self._bits_py))
+        if not _has_solvable_layout(self):
+            raise ValueError(
+                f"no solvable layout for {self.n_walls} walls and {self.n_colors} colours on a "
+                f"{self.grid_size}x{self.grid_size} grid: none of {SOLVABILITY_PROBE_CANDIDATES} random "
+                f"candidates left the {cells - self.n_walls - self.n_colors} free cells connected and "
+                "touching every colour; use fewer colours or walls, or a larger grid"
+            )
 
     @property
     def n_cells(self) -> int:
@@ -282,20 +304,37 @@ class LayoutSampler:
         return connected & touches_free
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """Draw candidates until one is solvable; returns the accepted placement."""
-        while True:
+        """Draw candidates until one is solvable; returns the accepted placement.
+
+        Raises ``RuntimeError`` naming the sizes after :data:`MAX_LAYOUT_CANDIDATES` rejections
+        rather than looping forever (the cap does not change which layout is drawn).
+        """
+        for _ in range(MAX_LAYOUT_CANDIDATES):
             placement = self.draw_candidate(rng)
             if self.candidate_ok(placement):
                 return placement
+        raise RuntimeError(self._too_constrained_message())
 
     def sample_many(self, rngs: Sequence[np.random.Generator]) -> np.ndarray:
-        """One accepted placement per generator, consuming each stream exactly as :meth:`sample`."""
+        """One accepted placement per generator, consuming each stream exactly as :meth:`sample`
+        (with the same cap on candidates per generator)."""
         placements = np.stack([self.draw_candidate(rng) for rng in rngs])
         pending = np.flatnonzero(~self.candidates_ok(placements))
+        candidates_drawn = 1  # per pending generator
         while pending.size:
+            if candidates_drawn >= MAX_LAYOUT_CANDIDATES:
+                raise RuntimeError(self._too_constrained_message())
             placements[pending] = np.stack([self.draw_candidate(rngs[i]) for i in pending])
             pending = pending[~self.candidates_ok(placements[pending])]
+            candidates_drawn += 1
         return placements
+
+    def _too_constrained_message(self) -> str:
+        return (
+            f"no solvable layout in {MAX_LAYOUT_CANDIDATES} candidates for {self.n_walls} walls and "
+            f"{self.n_colors} colours on a {self.grid_size}x{self.grid_size} grid; this configuration "
+            "is too constrained to sample: use fewer colours or walls, or a larger grid"
+        )
 
     def to_layout(self, placement: np.ndarray) -> GridLayout:
         size = self.grid_size
@@ -357,3 +396,15 @@ class LayoutSampler:
                 f"(walls {walls}, colours {colors})"
             )
         return GridLayout(size, tuple(sorted(walls)), tuple(colors), agent)
+
+
+@lru_cache(maxsize=None)
+def _has_solvable_layout(sampler: LayoutSampler) -> bool:
+    """Whether one of :data:`SOLVABILITY_PROBE_CANDIDATES` candidates of ``sampler`` is solvable.
+
+    Draws from a private fixed generator, never an env's, so probing changes no random stream
+    and gives the same verdict every time; cached per (grid_size, n_colors, n_walls), which is
+    what a sampler compares and hashes by.
+    """
+    rng = np.random.default_rng(0)
+    return any(sampler.candidate_ok(sampler.draw_candidate(rng)) for _ in range(SOLVABILITY_PROBE_CANDIDATES))

@@ -78,7 +78,8 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
     ``grid_size`` (7, at most ``MAX_BATCHED_GRID_SIZE`` = 7), ``n_colors`` (8), ``n_walls`` (4),
     ``max_steps`` (100), ``render_mode`` (``"rgb_array"`` renders sub-env 0, or ``None``).
     ``max_episode_steps`` (what ``gym.make_vec`` passes when a spec registers one; ours do not)
-    lowers the horizon to ``min(max_steps, max_episode_steps)``.
+    lowers the horizon to ``min(max_steps, max_episode_steps)``. ``default_tasks`` is the
+    registered id's task choice, replaced by a user's ``task`` or ``tasks`` (as in the single env).
 
     ## Info
     Gymnasium's vector convention: for each key of the single env's ``info`` an array of length
@@ -106,6 +107,7 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
         max_steps: int = 100,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
+        default_tasks: Sequence[Sequence[int]] | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, Integral) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
@@ -119,7 +121,7 @@ class HierGridVectorEnv(gym.vector.VectorEnv):
             if bad or max_episode_steps < 1:
                 raise ValueError(f"max_episode_steps must be a positive int or None, got {max_episode_steps!r}")
             max_steps = min(int(max_steps), int(max_episode_steps))
-        self.tasks = resolve_tasks(task, tasks, n_colors, GRID_POSTTRAIN_TASK)
+        self.tasks = resolve_tasks(task, tasks, n_colors, GRID_POSTTRAIN_TASK, default_tasks)
         self.num_envs = int(num_envs)
         self.grid_size, self.n_colors, self.n_walls = int(grid_size), int(n_colors), int(n_walls)
         self.max_steps = int(max_steps)

@@ -1,7 +1,8 @@
 """Play a grid pinpad episode with the arrow keys: ``python -m hier_envs.play HierGrid-v0``.
 
 Like Minigrid's manual control: arrows move, ``r`` resets, ``Esc`` or closing the window quits.
-The window shows the task under the grid; visited colours are struck through.
+The window shows the task under the grid; visited colours are struck through. Once an episode
+has ended, arrows are ignored (the env refuses to step a finished episode) until ``r``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def play(env_id: str, seed: int | None = None) -> None:
 
     env = gym.make(env_id, render_mode="human")
     env.reset(seed=seed)
+    episode_over = False
     pygame.key.set_repeat(250, 100)
     keys = {pygame.K_UP: "up", pygame.K_RIGHT: "right", pygame.K_DOWN: "down", pygame.K_LEFT: "left"}
     running = True
@@ -30,10 +32,12 @@ def play(env_id: str, seed: int | None = None) -> None:
                 running = False
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_r:
                 env.reset()
-            elif event.type == pygame.KEYDOWN and event.key in keys:
+                episode_over = False
+            elif event.type == pygame.KEYDOWN and event.key in keys and not episode_over:
                 _, reward, terminated, truncated, info = env.step(KEY_TO_ACTION[keys[event.key]])
                 print(f"step reward={reward} colors_visited={info['colors_visited']} failure={info['failure']}")
                 if terminated or truncated:
+                    episode_over = True
                     print("success!" if info["success"] else "episode over", "- press r to reset")
         pygame.time.wait(10)
     env.close()

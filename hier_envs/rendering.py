@@ -3,12 +3,14 @@
 Colours are drawn as filled cells with their id printed on them, so a screenshot is readable
 without a legend; walls are dark grey, the agent a white disc with a black rim. A status line
 under the grid shows the task, with visited colours struck through — for people, never an
-input to an agent. Headless use: ``SDL_VIDEODRIVER=dummy``.
+input to an agent. ``rgb_array`` draws on an off-screen surface and needs no video driver;
+``human`` opens a window with whatever driver the process has (headless: set
+``SDL_VIDEODRIVER=dummy`` yourself). The renderer never changes the process environment, so an
+``rgb_array`` env cannot turn later ``human`` windows into invisible dummy ones.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -54,10 +56,7 @@ class GridRenderer:
     def __init__(self, grid_size: int, n_colors: int, render_mode: str, render_fps: int) -> None:
         import pygame
 
-        if render_mode == "rgb_array":
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-        pygame.font.init()  # not pygame.init(): no audio device is needed
+        pygame.font.init()  # not pygame.init(): no display (rgb_array) and no audio device is needed
         self.pygame = pygame
         self.grid_size = grid_size
         self.render_mode = render_mode

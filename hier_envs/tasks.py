@@ -151,13 +151,23 @@ def resolve_tasks(
     tasks: Sequence[Sequence[int]] | None,
     n_colors: int,
     default_task: Sequence[int],
+    default_tasks: Sequence[Sequence[int]] | None = None,
 ) -> tuple[tuple[int, ...], ...]:
     """The tasks an env draws from on reset: ``task`` pins one, ``tasks`` gives a uniform pool,
-    neither gives ``default_task`` (the env's post-training task)."""
+    neither gives ``default_tasks`` or, when that is ``None`` too, ``default_task`` (the env's
+    post-training task).
+
+    ``default_tasks`` is what a registered id sets (SPEC B2 "task on reset"), kept apart from
+    ``task``/``tasks`` so that a user's ``gym.make(id, task=...)`` or ``tasks=...`` replaces the
+    id's choice instead of clashing with it; only ``task`` and ``tasks`` together are refused.
+    It is validated only when it is used, so replacing it also lifts its colour range.
+    """
     if task is not None and tasks is not None:
         raise ValueError("pass either task= or tasks=, not both")
     if tasks is not None:
         return validate_tasks(tasks, n_colors)
+    if task is None and default_tasks is not None:
+        return validate_tasks(default_tasks, n_colors)
     return (validate_task(default_task if task is None else task, n_colors),)
 
 

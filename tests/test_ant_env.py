@@ -502,3 +502,33 @@ def test_make_vec_stacks_infos_after_a_success():
     _, infos = envs.reset(seed=0)
     assert infos["subgoal"].dtype.kind == "i"
     envs.close()
+
+
+# ------------------------------------------------------------ review fixes (registration, reset, layouts)
+def test_registered_ids_take_the_other_task_keyword():
+    """A user's task=/tasks= replaces the id's task choice (SPEC B2); both together are still refused."""
+    assert gym.make("HierAnt-v0", tasks=[(0, 1, 2)]).unwrapped.tasks == ((0, 1, 2),)
+    assert gym.make("HierAnt-Pretrain-v0", task=(3, 2)).unwrapped.tasks == ((3, 2),)
+    envs = gym.make_vec("HierAnt-v0", num_envs=2, tasks=ANT_PRETRAIN_TASKS[:3])
+    assert all(env.unwrapped.tasks == ANT_PRETRAIN_TASKS[:3] for env in envs.envs)
+    envs.close()
+    with pytest.raises(ValueError, match="either task= or tasks="):
+        gym.make("HierAnt-Pretrain-v0", task=(0, 1), tasks=ANT_PRETRAIN_TASKS)
+
+
+def test_rejected_reset_leaves_the_random_stream_untouched():
+    """Options are validated before the seed is applied (SPEC B2.1 "the env stays usable")."""
+    env, reference = HierAntEnv(), HierAntEnv()
+    env.reset(seed=1)
+    reference.reset(seed=1)
+    with pytest.raises(ValueError, match="twice"):
+        env.reset(seed=99, options={"task": [0, 0]})
+    obs, info = env.reset()
+    expected_obs, expected_info = reference.reset()
+    np.testing.assert_array_equal(obs, expected_obs)
+    assert info == expected_info
+
+
+def test_configuration_without_a_solvable_layout_is_refused():
+    with pytest.raises(ValueError, match="0 walls and 3 colours on a 2x2 grid"):
+        HierAntEnv(grid_size=2, n_colors=3, n_walls=0, task=(0, 1, 2))

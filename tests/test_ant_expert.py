@@ -386,3 +386,58 @@ def test_ant_padded_batch_matches_episodes_and_leaves_the_data_untouched(random_
             np.testing.assert_array_equal(batch["actions"][row, :n], episode["actions"][:n])
             assert not batch["observations"][row, n:].any() and not batch["next_observations"][row, n:].any()
     assert data.sha256 == before  # recomputed from the arrays
+
+
+# ---------------------------------------------------------------- locomotion checkpoints
+class _FakeModel:
+    """Stands in for an SB3 model: ``save`` writes a small zip into the file it is given."""
+
+    def __init__(self, fail_after_bytes: int | None = None) -> None:
+        self.fail_after_bytes = fail_after_bytes
+
+    def save(self, handle) -> None:
+        import io
+        import zipfile
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("policy.pth", b"weights" * 100)
+        data = buffer.getvalue()
+        if self.fail_after_bytes is not None:
+            handle.write(data[: self.fail_after_bytes])
+            raise KeyboardInterrupt("killed mid-write")
+        handle.write(data)
+
+
+def test_checkpoint_pairs_are_written_atomically(tmp_path):
+    """SPEC B4 "checkpoints written atomically": a write killed midway leaves no file under a
+    checkpoint name (so resume uses the previous pair) and no temporary file."""
+    from hier_envs.experts.train_ant_locomotion import _latest_checkpoint, _save_checkpoint
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    pair = _save_checkpoint(_FakeModel(), {"obs_rms": [1.0, 2.0]}, checkpoints, 100)
+    assert [p.name for p in pair] == ["ppo_100_steps.zip", "ppo_vecnormalize_100_steps.pkl"]
+    assert _latest_checkpoint(tmp_path / "run") == pair
+    with pytest.raises(KeyboardInterrupt):
+        _save_checkpoint(_FakeModel(fail_after_bytes=20), {"obs_rms": [3.0]}, checkpoints, 200)
+    assert not (checkpoints / "ppo_200_steps.zip").exists()
+    assert sorted(p.name for p in checkpoints.iterdir()) == sorted(
+        ["ppo_100_steps.zip", "ppo_vecnormalize_100_steps.pkl", "ppo_vecnormalize_200_steps.pkl"]
+    )
+    assert _latest_checkpoint(tmp_path / "run") == pair
+
+
+def test_resume_skips_a_truncated_checkpoint_pair(tmp_path):
+    """A pair truncated by a kill during an in-place write (older runs) is skipped with a warning."""
+    from hier_envs.experts.train_ant_locomotion import _latest_checkpoint, _save_checkpoint
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    good = _save_checkpoint(_FakeModel(), {"obs_rms": [1.0]}, checkpoints, 100)
+    (checkpoints / "ppo_200_steps.zip").write_bytes(b"PK\x03\x04 truncated")
+    (checkpoints / "ppo_vecnormalize_200_steps.pkl").write_bytes(b"")
+    (checkpoints / "ppo_300_steps.zip").write_bytes((checkpoints / "ppo_100_steps.zip").read_bytes())
+    (checkpoints / "ppo_vecnormalize_300_steps.pkl").write_bytes(b"\x80\x04\x95")  # truncated pickle
+    with pytest.warns(UserWarning, match="skipping unreadable checkpoint") as record:
+        assert _latest_checkpoint(tmp_path / "run") == good
+    skipped = [str(warning.message).split()[3] for warning in record]
+    assert skipped == ["ppo_300_steps.zip", "ppo_200_steps.zip"]  # newest first, both refused

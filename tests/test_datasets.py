@@ -161,7 +161,10 @@ def test_round_trip(noisy, saved):
     for key in DATA_KEYS:
         np.testing.assert_array_equal(getattr(loaded, key), getattr(noisy, key))
         assert getattr(loaded, key).dtype == getattr(noisy, key).dtype
-    assert loaded.metadata == {**noisy.metadata, "schema_version": SCHEMA_VERSION}
+    from hier_envs.datasets import metadata_sha256
+
+    expected = {**noisy.metadata, "schema_version": SCHEMA_VERSION}
+    assert loaded.metadata == {**expected, "metadata_sha256": metadata_sha256(expected)}
     assert not list(saved.parent.glob("*.tmp"))
 
 
@@ -346,3 +349,87 @@ def test_cli_keep_failures_in_process(tmp_path, capsys):
                  "--no-progress", "--uncompressed"]) == 0
     assert load_dataset(out).metadata["generator"]["only_success"] is False
     assert "episodes    4" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ review fixes (metadata digest, arguments)
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m["generator"].update(epsilon=0.2),
+        lambda m: m["generator"].update(seed=123),
+        lambda m: m.update(env_id="HierGrid-v0"),
+        lambda m: m["env_config"].update(tasks=[list(GRID_POSTTRAIN_TASK)]),
+        lambda m: m.update(subgoal_labels="anything"),
+        lambda m: m.update(extra_field=1),
+    ],
+)
+def test_tampered_metadata_raises(saved, tmp_path, change):
+    """SPEC B3: the metadata callers trust (generator config, seed, env id, …) is digested too."""
+
+    def edit(arrays):
+        metadata = json.loads(arrays["metadata"].item())
+        change(metadata)
+        arrays["metadata"] = np.array(json.dumps(metadata))
+
+    path = tmp_path / "tampered_metadata.npz"
+    rewrite(saved, path, edit)
+    with pytest.raises(DatasetError, match=r"tampered_metadata\.npz: metadata_sha256 mismatch"):
+        load_dataset(path)
+
+
+def test_metadata_digest_skips_only_volatile_fields(saved, tmp_path):
+    from hier_envs.datasets import VOLATILE_METADATA_KEYS, metadata_sha256
+
+    metadata = load_dataset(saved).metadata
+    assert metadata["metadata_sha256"] == metadata_sha256(metadata)
+    assert set(VOLATILE_METADATA_KEYS) == {"created", "versions", "generation_seconds", "sha256", "metadata_sha256"}
+    path = tmp_path / "volatile.npz"
+    rewrite(saved, path, edit_metadata(created="2000-01-01T00:00:00+00:00", generation_seconds=1.0,
+                                       versions={"numpy": "0"}))
+    assert load_dataset(path).metadata["created"] == "2000-01-01T00:00:00+00:00"
+
+
+def test_files_without_a_metadata_digest_load_on_their_arrays(saved, tmp_path):
+    """Files written before metadata_sha256 existed still load (verified on the arrays only)."""
+    from hier_envs.datasets import metadata_sha256
+
+    def drop_digest(arrays):
+        metadata = json.loads(arrays["metadata"].item())
+        del metadata["metadata_sha256"]
+        metadata["generator"]["epsilon"] = 0.5  # unverifiable in such a file
+        arrays["metadata"] = np.array(json.dumps(metadata))
+
+    path = tmp_path / "old.npz"
+    rewrite(saved, path, drop_digest)
+    old = load_dataset(path)
+    assert "metadata_sha256" not in old.metadata and old.sha256 == load_dataset(saved).sha256
+    save_dataset(old, tmp_path / "resaved.npz")  # re-saving adds the digest
+    assert load_dataset(tmp_path / "resaved.npz").metadata["metadata_sha256"] == metadata_sha256(old.metadata)
+
+
+def test_arrays_digest_is_unchanged():
+    """The arrays' sha256 (quoted in docs, stored in existing files) is what it was for these arguments."""
+    dataset = generate_grid_dataset(5, 0.0, seed=0, progress=False)
+    assert dataset.sha256 == "8f2450966d9e6eb21d6378c10d6479f0362ff788b819c1cf3a53728b69741768"
+
+
+@pytest.mark.parametrize("max_attempts", [0, -5, 2.5, True, "10"])
+def test_max_attempts_must_be_a_positive_int(max_attempts):
+    with pytest.raises(ValueError, match="max_attempts must be a positive int"):
+        generate_grid_dataset(2, 0.0, seed=0, progress=False, max_attempts=max_attempts)
+
+
+def test_too_few_attempts_message_fits_only_success():
+    with pytest.raises(RuntimeError, match="only 1 of 3 episodes after max_attempts=1") as kept_all:
+        generate_grid_dataset(3, 0.0, seed=0, progress=False, only_success=False, max_attempts=1)
+    assert "only_success=False" in str(kept_all.value) and "lower the noise" not in str(kept_all.value)
+    with pytest.raises(RuntimeError, match="of 3 successful episodes after max_attempts=2") as filtered:
+        generate_grid_dataset(3, epsilon=1.0, seed=0, env_id="HierGrid-v0", progress=False, max_attempts=2)
+    assert "lower the noise" in str(filtered.value)
+
+
+@pytest.mark.parametrize("seed", [None, -1, 1.5, True, "0"])
+def test_split_requires_a_seed(noisy, seed):
+    """seed=None would give a different split on every call."""
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        noisy.split(0.25, seed=seed)

@@ -304,3 +304,66 @@ def test_base_transitions_edges():
     table = base_transitions(7)
     assert table[0].tolist() == [0, 1, 7, 0]  # top-left corner: up and left are no-ops
     assert table[48].tolist() == [41, 48, 48, 47]
+
+
+# ------------------------------------------------------------ review fixes (registration, reset, layouts, docs)
+def test_registered_ids_take_the_other_task_keyword():
+    """A user's task=/tasks= replaces the id's own choice (SPEC B2); both together are still refused."""
+    assert gym.make("HierGrid-v0", tasks=GRID_PRETRAIN_TASKS[:2]).unwrapped.tasks == GRID_PRETRAIN_TASKS[:2]
+    assert gym.make("HierGrid-Pretrain-v0", task=(0, 1)).unwrapped.tasks == ((0, 1),)
+    assert gym.make("HierGrid-v0", task=[2, 3]).unwrapped.tasks == ((2, 3),)
+    # the replaced default is not validated: the post-training task needs 8 colours, this world has 4
+    assert gym.make("HierGrid-v0", n_colors=4, task=(0, 3)).unwrapped.tasks == ((0, 3),)
+    for env_id in GRID_IDS:
+        with pytest.raises(ValueError, match="either task= or tasks="):
+            gym.make(env_id, task=(0, 1), tasks=GRID_PRETRAIN_TASKS)
+
+
+@pytest.mark.parametrize("bad_options", [{"task": [42]}, {"layout": {**TOY_LAYOUT, "agent": (3, 4)}}, {"colour": 1}])
+def test_rejected_reset_leaves_the_random_stream_untouched(bad_options):
+    """Options are validated before the seed is applied (SPEC B2.1 "the env stays usable")."""
+    env, reference = HierGridEnv(), HierGridEnv()
+    env.reset(seed=1)
+    reference.reset(seed=1)
+    with pytest.raises(ValueError):
+        env.reset(seed=99, options=bad_options)
+    obs, info = env.reset()
+    expected_obs, expected_info = reference.reset()
+    np.testing.assert_array_equal(obs, expected_obs)
+    assert info == expected_info
+
+
+def test_configuration_without_a_solvable_layout_is_refused():
+    """3 colours on a 2x2 grid leave one free cell touching only 2 others: no layout is solvable,
+    so construction refuses it instead of reset() looping forever."""
+    with pytest.raises(ValueError, match="0 walls and 3 colours on a 2x2 grid"):
+        HierGridEnv(grid_size=2, n_colors=3, n_walls=0, task=(0, 1, 2))
+    HierGridEnv(grid_size=2, n_colors=2, n_walls=0, task=(0, 1)).reset(seed=0)  # a solvable tiny one still works
+
+
+def test_next_color_is_none_after_any_end_as_documented():
+    env = toy_env(task=(1, 0))
+    *_, info = env.step(RIGHT)  # colour 0 first: wrong colour
+    assert info["failure"] == "wrong_color" and info["next_color"] is None and info["subgoal"] is None
+    info_doc = " ".join(HierGridEnv.__doc__.split("## Info", 1)[1].split())
+    assert "``None`` after success" not in info_doc  # the old text claimed success only
+    assert "``None`` once the episode has ended by success or a wrong colour" in info_doc
+
+
+def test_rgb_array_render_leaves_the_sdl_driver_alone():
+    """Rendering must not set SDL_VIDEODRIVER for the process, or later human windows are dummies."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "from hier_envs.grid import HierGridEnv\n"
+        "env = HierGridEnv(render_mode='rgb_array'); env.reset(seed=0)\n"
+        "frame = env.render()\n"
+        "print(frame.shape, os.environ.get('SDL_VIDEODRIVER'), os.environ.get('SDL_AUDIODRIVER'))\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER")}
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                            check=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "(488, 448, 3) None None"

@@ -519,3 +519,54 @@ def test_rgb_array_renders_sub_env_zero_like_the_single_env() -> None:
     np.testing.assert_array_equal(frame, single.render())
     envs.close()
     single.close()
+
+
+# ------------------------------------------------------------ review fixes (registration, layouts)
+def test_make_vec_takes_the_other_task_keyword() -> None:
+    """A user's task=/tasks= replaces the id's task choice, as for the single env (SPEC B2, B2.1)."""
+    envs = vector_env("HierGrid-v0", 3, tasks=GRID_PRETRAIN_TASKS[:2])
+    assert envs.tasks == GRID_PRETRAIN_TASKS[:2]
+    assert vector_env("HierGrid-Pretrain-v0", 2, task=(0, 1)).tasks == ((0, 1),)
+    obs, infos = envs.reset(seed=4)
+    singles = [HierGridEnv(tasks=GRID_PRETRAIN_TASKS[:2]) for _ in range(3)]
+    for i, env in enumerate(singles):
+        single_obs, single_info = env.reset(seed=4 + i)
+        np.testing.assert_array_equal(obs[i], single_obs)
+        assert_info_row(infos, i, single_info)
+    with pytest.raises(ValueError, match="either task= or tasks="):
+        vector_env("HierGrid-Pretrain-v0", 2, task=(0, 1), tasks=GRID_PRETRAIN_TASKS)
+
+
+def test_configuration_without_a_solvable_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 walls and 3 colours on a 2x2 grid"):
+        HierGridVectorEnv(2, grid_size=2, n_colors=3, n_walls=0, task=(0, 1, 2))
+    with pytest.raises(ValueError, match="2x2 grid"):
+        LayoutSampler(2, 3, 0)
+
+
+def test_layout_sampling_gives_up_after_the_candidate_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endless run of rejections ends in an error naming the sizes, not an infinite loop."""
+    import hier_envs.grid_layout as grid_layout
+
+    sampler = LayoutSampler(7, 8, 4)
+    seed = next(s for s in range(100) if not sampler.candidate_ok(sampler.draw_candidate(np.random.default_rng(s))))
+    monkeypatch.setattr(grid_layout, "MAX_LAYOUT_CANDIDATES", 1)
+    with pytest.raises(RuntimeError, match="4 walls and 8 colours on a 7x7 grid"):
+        sampler.sample(np.random.default_rng(seed))
+    with pytest.raises(RuntimeError, match="4 walls and 8 colours on a 7x7 grid"):
+        sampler.sample_many([np.random.default_rng(s) for s in (seed, seed)])
+
+
+def test_valid_configurations_draw_the_same_layouts_as_before() -> None:
+    """Placements recorded before the candidate cap and the construction check were added:
+    same seed, same layouts (the registered grid and ant configurations)."""
+    grid = LayoutSampler(7, 8, 4)
+    assert grid.sample(np.random.default_rng(0)).tolist() == [22, 11, 35, 4, 2, 3, 18, 21, 46, 36, 1, 23, 20]
+    assert grid.sample_many([np.random.default_rng(1), np.random.default_rng(2)]).tolist() == [
+        [15, 25, 37, 23, 30, 6, 27, 48, 3, 28, 9, 33, 16],
+        [36, 29, 47, 44, 13, 38, 14, 4, 27, 11, 37, 8, 16],
+    ]
+    ant = LayoutSampler(4, 4, 1)
+    assert [ant.sample(np.random.default_rng(s)).tolist() for s in range(3)] == [
+        [2, 11, 3, 10, 0, 4], [0, 13, 7, 1, 3, 6], [2, 5, 1, 11, 13, 6],
+    ]

@@ -125,3 +125,16 @@ def test_grid_composition_task_sets():
         grid_subgoal_walk_tasks(0, seen)
     with pytest.raises(ValueError, match="no task"):
         grid_subgoal_walk_tasks(2, frozenset())
+
+
+def test_resolve_tasks_default_pool_is_replaced_by_either_keyword():
+    """The registered ids pass their choice as ``default_tasks``, which task=/tasks= replace (SPEC B2)."""
+    assert resolve_tasks(None, None, 4, ANT_POSTTRAIN_TASK, ANT_PRETRAIN_TASKS) == ANT_PRETRAIN_TASKS
+    assert resolve_tasks([2, 0], None, 4, ANT_POSTTRAIN_TASK, ANT_PRETRAIN_TASKS) == ((2, 0),)
+    assert resolve_tasks(None, [[1, 2]], 4, ANT_POSTTRAIN_TASK, ANT_PRETRAIN_TASKS) == ((1, 2),)
+    # a replaced default is not validated (the grid pretraining tasks need 8 colours, not 2)
+    assert resolve_tasks([1, 0], None, 2, GRID_POSTTRAIN_TASK, GRID_PRETRAIN_TASKS) == ((1, 0),)
+    with pytest.raises(ValueError, match="colour 4"):
+        resolve_tasks(None, None, 4, ANT_POSTTRAIN_TASK, [[0, 4]])  # a used default is
+    with pytest.raises(ValueError, match="not both"):
+        resolve_tasks([0], [[1]], 4, ANT_POSTTRAIN_TASK, ANT_PRETRAIN_TASKS)

@@ -8,6 +8,11 @@ finally exports the policy as numpy arrays to ``--weights`` (default: the file s
 package, :data:`~hier_envs.experts.ant_locomotion.WEIGHTS_PATH`), which the expert loads without
 torch. ``--export-only`` re-exports the latest checkpoint.
 
+Checkpoints are written atomically (SPEC B4; STYLE "checkpoints written in place"): each file of
+a pair goes to a temporary name and is renamed into place, normaliser first, so a run killed
+mid-write never leaves a truncated pair under a checkpoint name; resuming also skips, with a
+warning, any pair that does not read back whole (e.g. one written in place by older code).
+
 The paper trains one PPO agent across the tasks with a shortest-path direction in the
 observation and a velocity-along-direction bonus (SPEC A§2.3); here the same two ingredients are
 split: PPO learns only to walk along a commanded direction, and the planner picks it.
@@ -18,13 +23,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pickle
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hier_envs.atomic_io import write_bytes_atomic, write_json_atomic
+from hier_envs.atomic_io import atomic_write, write_bytes_atomic, write_json_atomic
 from hier_envs.experts.ant_locomotion import WEIGHTS_PATH, LocomotionPolicy, weights_sha256
 
 
@@ -89,7 +97,7 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
     """
     import torch
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
     from stable_baselines3.common.vec_env import VecNormalize
 
     class StopAtTotalSteps(BaseCallback):
@@ -104,6 +112,15 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
 
         def _on_step(self) -> bool:
             return self.num_timesteps < config.total_steps
+
+    class AtomicCheckpoints(BaseCallback):
+        """SB3's ``CheckpointCallback`` schedule and file names (every ``save_every`` calls of
+        ``n_envs`` steps), each pair written atomically by :func:`_save_checkpoint`."""
+
+        def _on_step(self) -> bool:
+            if self.n_calls % save_every == 0:
+                _save_checkpoint(self.model, self.model.get_vec_normalize_env(), checkpoint_dir, self.num_timesteps)
+            return True
 
     torch.set_num_threads(1)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,13 +150,11 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
     remaining = config.total_steps - model.num_timesteps
     start = time.time()
     if remaining > 0:
-        checkpoints = CheckpointCallback(max(config.checkpoint_every // config.n_envs, 1), str(run_dir / "checkpoints"),
-                                         name_prefix="ppo", save_vecnormalize=True)
-        callback = CallbackList([checkpoints, StopAtTotalSteps()])
+        checkpoint_dir = run_dir / "checkpoints"
+        save_every = max(config.checkpoint_every // config.n_envs, 1)
+        callback = CallbackList([AtomicCheckpoints(), StopAtTotalSteps()])
         model.learn(remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress)
-        prefix = run_dir / "checkpoints" / "ppo"
-        model.save(f"{prefix}_{model.num_timesteps}_steps")
-        venv.save(f"{prefix}_vecnormalize_{model.num_timesteps}_steps.pkl")
+        _save_checkpoint(model, venv, checkpoint_dir, model.num_timesteps)
     export_policy(model, venv, weights_path, config, extra={"train_seconds_this_run": round(time.time() - start, 1)})
     return weights_path
 
@@ -154,15 +169,54 @@ def export_latest(config: LocomotionTrainConfig, run_dir: Path, weights_path: Pa
     return weights_path
 
 
+def _save_checkpoint(model, normaliser, checkpoint_dir: Path, steps: int) -> tuple[Path, Path]:
+    """Write the checkpoint pair for ``steps`` atomically (SPEC B4): the bytes SB3's
+    ``CheckpointCallback`` writes (``model.save`` and ``VecNormalize.save``, a plain pickle),
+    under the same names, each through a temporary file renamed into place
+    (:func:`~hier_envs.atomic_io.atomic_write`). The normaliser goes first, so the model zip that
+    :func:`_latest_checkpoint` looks for only appears once its pair is complete."""
+    model_path = checkpoint_dir / f"ppo_{steps}_steps.zip"
+    normaliser_path = checkpoint_dir / f"ppo_vecnormalize_{steps}_steps.pkl"
+    with atomic_write(normaliser_path) as handle:
+        pickle.dump(normaliser, handle)
+    with atomic_write(model_path) as handle:
+        model.save(handle)  # SB3 writes its zip into an open binary file and leaves it open
+    return model_path, normaliser_path
+
+
 def _latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
-    """(model zip, observation-normaliser pickle) of the newest complete checkpoint."""
+    """(model zip, observation-normaliser pickle) of the newest checkpoint that reads back whole.
+
+    Newest first, a pair is used only if the zip passes its CRC check and the pickle loads; a
+    truncated or corrupt pair (a kill while an older version wrote in place) is skipped with a
+    warning, so a resume falls back to the previous checkpoint instead of failing.
+    """
     found = []
     for path in (run_dir / "checkpoints").glob("ppo_*_steps.zip"):
         steps = int(path.stem.split("_")[1])
         normaliser = run_dir / "checkpoints" / f"ppo_vecnormalize_{steps}_steps.pkl"
         if normaliser.is_file():
             found.append((steps, path, normaliser))
-    return max(found)[1:] if found else None
+    for _, model_path, normaliser in sorted(found, reverse=True):
+        problem = _unreadable_checkpoint(model_path, normaliser)
+        if problem is None:
+            return model_path, normaliser
+        warnings.warn(f"skipping unreadable checkpoint {model_path.name} / {normaliser.name}: {problem}", stacklevel=2)
+    return None
+
+
+def _unreadable_checkpoint(model_path: Path, normaliser: Path) -> str | None:
+    """Why a checkpoint pair cannot be read back, or ``None`` if its zip and pickle are whole."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            corrupt_member = archive.testzip()
+        if corrupt_member is not None:
+            return f"member {corrupt_member!r} of {model_path.name} fails its CRC check"
+        with normaliser.open("rb") as handle:
+            pickle.load(handle)
+    except Exception as exc:  # any failure to read means the pair is unusable: skip it
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _load_checkpoint(latest: tuple[Path, Path], venv):
