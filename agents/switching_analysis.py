@@ -21,7 +21,10 @@ from hier_envs.datasets import EpisodeDataset
 
 
 def match_events(predicted: np.ndarray, actual: np.ndarray, tolerance: int) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of event times within ``tolerance``."""
+    """(true positives, false positives, false negatives) of event times within ``tolerance``
+    (an int >= 0, in steps; anything else raises ``ValueError``: a negative one matches nothing)."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, np.integer)) or tolerance < 0:
+        raise ValueError(f"tolerance must be an int >= 0 (steps), got {tolerance!r}")
     unmatched = list(actual)
     true_positives = 0
     for time in predicted:

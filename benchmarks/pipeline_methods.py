@@ -16,12 +16,15 @@ method                 what is trained per seed, on top of which shared artifact
 =====================  =====================================================================
 
 ``internal_rl``, ``internal_rl_beta1`` and ``raw_action_rl`` run on both envs; the co-trained
-and CompILE variants are grid-only here (the paper co-trains the ant from the pretrained θ,
-which the co-training trainer does not do).
+and CompILE variants are grid-only here: issue #7's ant table asks for raw-action RL, β ≡ 1 and
+the SB3 agents, and this CompILE is grid-only (one-hot actions, a transformer backbone). The
+co-training trainer can start the ant's θ from the pretrained weights, as the paper does
+(``MetacontrollerTrainConfig.cotrain_init``), but no ant method uses it.
 
 Every RL method uses the same critic-free clipped algorithm, batch size and episode budget
 (``BenchmarkPreset.train_episodes``). Curves are the success rate of each training batch of
-the stochastic policy against training episodes, as the paper plots them (SPEC A§7.2).
+the stochastic policy against the training episodes that policy had learned from, as the paper
+plots them (SPEC A§7.2); the last update is therefore not scored.
 
 Shared artifacts live in ``<out>/work/<env>/_shared/`` (datasets D and D*, ``base_model/``,
 ``metacontroller_*``, ``compile/``); each is built under a file lock by the first run that
@@ -208,12 +211,20 @@ def _record(curve_rows: list[dict[str, Any]], config: Any, shared_setup_s: float
             shared_build_s: dict[str, float]) -> dict[str, Any]:
     """The run JSON of a pipeline method: ``wall_s`` is the last curve point's training time, the
     shared-artifact times go to ``config["shared_setup_s"]`` and ``["shared_build_s"]`` (module
-    docstring, "Timing")."""
-    curve = [
-        {"episodes": float(row["episodes"]), "env_steps": float(row["env_steps"]),
-         "success_rate": float(row["success_rate"]), "wall_s": float(row["elapsed_s"])}
-        for row in curve_rows
-    ]
+    docstring, "Timing").
+
+    A trainer's curve row ``k`` holds the success of batch ``k``, collected by the policy that had
+    learned from the batches before it; the row's ``episodes`` and ``env_steps`` count batch ``k``
+    too. The run JSON puts each point at what its policy had learned from (the previous row's
+    counts, 0 for the first), as the SB3 baselines' evaluations are: the first point is the
+    untrained policy at 0 episodes (``benchmarks.reporting``'s schema). Records written before
+    this placed every point one batch later."""
+    curve = []
+    learned_episodes, learned_steps = 0.0, 0.0
+    for row in curve_rows:
+        curve.append({"episodes": learned_episodes, "env_steps": learned_steps,
+                      "success_rate": float(row["success_rate"]), "wall_s": float(row["elapsed_s"])})
+        learned_episodes, learned_steps = float(row["episodes"]), float(row["env_steps"])
     return {
         "privileged": False,
         "curve": curve,

@@ -86,9 +86,9 @@ __all__ = [
 RUN_SCHEMA_VERSION = 1
 """Version of the per-run JSON layout (module docstring)."""
 DEFAULT_REFERENCE_METHOD = "internal_rl"
+"""The method whose probability of improvement over every other method is reported."""
 EXPERT_METHOD = "expert"
 """Runs of this method (the data-generating expert, no training) normalise an env's success."""
-"""The method whose probability of improvement over every other method is reported."""
 THRESHOLDS: tuple[float, ...] = (0.5, 0.8)
 """Success rates for the "episodes to reach" columns (SPEC B6)."""
 NOT_REACHED = "not reached"
@@ -153,6 +153,8 @@ def validate_run_record(record: object, source: str = "run") -> dict[str, Any]:
     for key in ("final_success_rate", "wall_s"):
         if not _is_number(record.get(key)):
             problems.append(f"{key!r} must be a finite number, got {record.get(key)!r}")
+    if _is_number(record.get("wall_s")) and record["wall_s"] < 0:
+        problems.append(f"'wall_s' must be >= 0, got {record['wall_s']!r}")
     curve = record.get("curve")
     if isinstance(curve, list):
         if not curve:
@@ -170,7 +172,16 @@ def validate_run_record(record: object, source: str = "run") -> dict[str, Any]:
                 problems.append(f"curve point {index} goes back in episodes ({point['episodes']} < {previous})")
             if not 0.0 <= point["success_rate"] <= 1.0:
                 problems.append(f"curve point {index} success_rate {point['success_rate']!r} is outside [0, 1]")
+            negative = [k for k in ("episodes", "env_steps", "wall_s") if point[k] < 0]
+            if negative:
+                problems.append(f"curve point {index} has negative {', '.join(negative)}: {point!r}")
             previous = point["episodes"]
+        last = curve[-1] if curve else None
+        if isinstance(last, Mapping) and _is_number(last.get("success_rate")) \
+                and _is_number(record.get("final_success_rate")) \
+                and record["final_success_rate"] != last["success_rate"]:
+            problems.append(f"'final_success_rate' {record['final_success_rate']!r} is not the last curve point's "
+                            f"success rate {last['success_rate']!r}")
     if problems:
         raise ValueError(f"{source}: invalid run record: " + "; ".join(problems))
     return dict(record)
@@ -196,6 +207,9 @@ def load_runs(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def _group(runs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    presets = sorted({str(run["preset"]) for run in runs if "preset" in run})
+    if len(presets) > 1:  # different budgets and schedules: one table would mix them
+        raise ValueError(f"the runs come from several presets {presets}; summarise each preset's folder on its own")
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for run in runs:
         groups.setdefault((run["env"], run["method"]), []).append(run)

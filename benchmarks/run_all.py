@@ -295,8 +295,9 @@ METHOD_ENVS: dict[str, tuple[str, ...]] = {
     "sb3_sac": ("ant",),
     "sb3_sac_privileged": ("ant",),
 }
-"""Method name -> the short env names it runs on (issue #7: the ant's baselines are PPO and SAC,
-raw and privileged; DQN needs discrete actions; co-training and CompILE are grid-only here)."""
+"""Method name -> the short env names it runs on (issue #7: the ant's baselines are raw-action RL,
+β ≡ 1 and PPO and SAC, raw and privileged; DQN needs discrete actions; co-training and CompILE are
+grid-only here, ``benchmarks.pipeline_methods``)."""
 
 
 def register_method(name: str, method: MethodFn, *, replace: bool = False, envs: tuple[str, ...] | None = None) -> None:
@@ -416,14 +417,22 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _finished(path: Path) -> bool:
+def _finished(path: Path, preset_name: str) -> bool:
+    """Whether ``path`` holds a valid run record of preset ``preset_name`` (then the run is skipped).
+
+    A record of another preset raises ``ValueError``: its budget and schedule differ, so skipping
+    it would put it in this preset's table, and redoing it would overwrite another preset's result.
+    """
     if not path.is_file():
         return False
     try:
-        validate_run_record(json.loads(path.read_text()), str(path))
+        record = validate_run_record(json.loads(path.read_text()), str(path))
     except (ValueError, OSError):
         print(f"warning: {path} is unreadable or invalid; the run will be redone", file=sys.stderr)
         return False
+    if record.get("preset") != preset_name:
+        raise ValueError(f"{path} is a run of preset {record.get('preset')!r}, not {preset_name!r}; give each preset "
+                         "its own --out folder")
     return True
 
 
@@ -567,11 +576,12 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
                         busy.append(key)
                         print(f"run {key} is busy: another run_all.py process holds {job.work_dir / 'run.lock'}; "
                               "left to it", file=sys.stderr)
-                    elif _finished(job.run_path):  # checked under the claim: no process is writing it
-                        claim.close()
+                        continue
+                    claims[key] = claim  # released in `finally` if the check below refuses the folder
+                    if _finished(job.run_path, preset.name):  # checked under the claim: no process writes it
+                        claims.pop(key).close()
                         skipped.append(key)
                     else:
-                        claims[key] = claim
                         jobs.append(job)
 
         ran, failed = [], []

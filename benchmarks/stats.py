@@ -178,6 +178,8 @@ def episodes_to_reach(
         raise ValueError(f"curve_episodes must be non-decreasing, got {episodes.tolist()!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
         raise TypeError(f"threshold must be a number, got {threshold!r}")
+    if not np.isfinite(threshold):  # NaN compares False with every success rate: "never reached"
+        raise ValueError(f"threshold must be finite, got {threshold!r}")
     reached = np.flatnonzero(success >= threshold)
     return float(episodes[reached[0]]) if reached.size else None
 

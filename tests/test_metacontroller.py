@@ -141,6 +141,9 @@ def test_training_is_resumable_and_keeps_base_frozen(tmp_path):
 def test_switch_matching_and_scores():
     assert boundaries(np.array([0, 0, 2, 2, 2, 1])).tolist() == [2, 5]
     assert match_events(np.array([3, 9]), np.array([2, 5]), tolerance=1) == (1, 1, 1)
+    for bad in (-3, 1.5, True):  # a negative tolerance would silently score F1 = 0
+        with pytest.raises(ValueError, match="tolerance"):
+            match_events(np.array([3]), np.array([2]), tolerance=bad)
     perfect = [(np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]), np.array([0, 0, 2, 2, 2, 1]))]
     scores = switching_scores(perfect)
     assert scores["f1"] == 1.0 and scores["switches_per_episode"] == 2.0

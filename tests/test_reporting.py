@@ -13,6 +13,7 @@ from benchmarks.reporting import (
     SUMMARY_COLUMNS,
     load_runs,
     run_filename,
+    summarize,
     validate_run_record,
     write_manifest,
     write_report,
@@ -168,6 +169,14 @@ def test_invalid_run_records_raise(results_dir: Path, tmp_path: Path) -> None:
         validate_run_record(dict(good, privileged="no"))
     with pytest.raises(ValueError, match="goes back"):
         validate_run_record(dict(good, curve=list(reversed(good["curve"]))))
+    with pytest.raises(ValueError, match="not the last curve point"):  # a final success no curve shows
+        validate_run_record(dict(good, final_success_rate=5.0))
+    with pytest.raises(ValueError, match="negative env_steps"):
+        validate_run_record(dict(good, curve=[{"episodes": 0, "env_steps": -1, "success_rate": 0.5, "wall_s": 0.0}]))
+    with pytest.raises(ValueError, match="'wall_s' must be >= 0"):
+        validate_run_record(dict(good, wall_s=-1.0))
+    with pytest.raises(ValueError, match="several presets"):  # budgets differ: one table must not mix them
+        summarize([dict(good, preset="smoke"), dict(good, seed=1, preset="default")])
     (results_dir / "runs" / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="broken.json"):
         load_runs(results_dir)

@@ -287,7 +287,10 @@ def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
     for method in GRID_METHODS:
         record = json.loads((tmp_path / "runs" / f"grid__{method}__seed0.json").read_text())
         assert record["privileged"] is False
-        assert record["curve"][-1]["episodes"] >= TINY.train_episodes
+        # each point sits at what its policy had learned from: the untrained batch at 0, and the
+        # last batch brings training to the budget
+        assert record["curve"][0]["episodes"] == 0 == record["curve"][0]["env_steps"]
+        assert record["curve"][-1]["episodes"] + record["config"]["batch_episodes"] >= TINY.train_episodes
         assert 0.0 <= record["final_success_rate"] <= 1.0
         # wall_s is the run's own training time; getting the shared artifacts is kept apart
         assert record["wall_s"] == record["curve"][-1]["wall_s"] > 0
@@ -305,6 +308,11 @@ def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
     second = run_benchmark(config, preset=TINY)
     assert second["ran"] == [] and len(second["skipped"]) == len(GRID_METHODS)
     assert (shared / "base_model" / "model.pt").stat().st_mtime_ns == base_mtime
+    # another preset's budgets must not be skipped into (or overwrite) this folder's table
+    with pytest.raises(ValueError, match="is a run of preset 'smoke', not 'other'"):
+        run_benchmark(config, preset=dataclasses.replace(TINY, name="other"))
+    third = run_benchmark(config, preset=TINY)  # the refusal released every run lock
+    assert third["ran"] == [] and third["busy"] == []
 
 
 def test_base_model_and_dstar_go_together(tmp_path: Path) -> None:
@@ -327,7 +335,9 @@ def test_ant_rows_come_from_the_same_harness(tmp_path: Path) -> None:
     assert (shared / "base_model" / "model.pt").is_file() and (shared / "metacontroller_standard").is_dir()
     for method in ANT_METHODS[1:]:
         record = json.loads((tmp_path / "runs" / f"ant__{method}__seed0.json").read_text())
-        assert record["curve"][-1]["episodes"] >= PRESETS["smoke"].for_env("ant").train_episodes
+        last_batch = record["config"].get("batch_episodes", 0)  # pipeline points lag their last batch
+        assert record["curve"][0]["episodes"] == 0
+        assert record["curve"][-1]["episodes"] + last_batch >= PRESETS["smoke"].for_env("ant").train_episodes
     expert = json.loads((tmp_path / "runs" / "ant__expert__seed0.json").read_text())
     assert expert["privileged"] and expert["config"]["eval_episodes"] == 4 * PRESETS["smoke"].for_env("ant").eval_episodes
     summary = (tmp_path / "summary.md").read_text()

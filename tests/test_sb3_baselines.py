@@ -112,6 +112,22 @@ def test_ant_sac_resumes_exactly(tmp_path: Path) -> None:
     _same_weights(tmp_path / "whole" / "model.zip", tmp_path / "cut" / "model.zip", "sac_privileged")
 
 
+
+def test_building_a_model_leaves_the_hyperparameter_table_alone() -> None:
+    """SB3's SAC writes ``use_sde`` into the ``policy_kwargs`` it is given; the table (shared by
+    ``sac`` and ``sac_privileged``) must not change, or a run's stored config would depend on
+    which runs came before it in the process, and its checkpoint would refuse to resume."""
+    from stable_baselines3 import SAC
+
+    from agents.baselines.sb3_agents import make_baseline_envs, resolve_hyperparams
+
+    before = resolve_hyperparams("sac", "HierAnt-v0")
+    kwargs = {k: v for k, v in before.items() if k not in ("n_envs", "policy")}
+    SAC(before["policy"], make_baseline_envs("HierAnt-v0", 1, 0, False), device="cpu", **kwargs)
+    assert "use_sde" in kwargs["policy_kwargs"]  # SB3 did write into what it was given
+    for algo in ("sac", "sac_privileged"):
+        assert "use_sde" not in resolve_hyperparams(algo, "HierAnt-v0")["policy_kwargs"]
+
 def test_checkpoint_of_another_run_or_corrupt_is_refused(tmp_path: Path) -> None:
     _train("ppo", tmp_path / "run", episodes=60, stop_after_episodes=20)
     with pytest.raises(CheckpointError, match=CHECKPOINT_NAME):

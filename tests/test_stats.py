@@ -135,6 +135,8 @@ def test_episodes_to_reach() -> None:
         episodes_to_reach([0, 1], [0.5], 0.5)
     with pytest.raises(ValueError, match="non-decreasing"):
         episodes_to_reach([10, 5], [0.0, 1.0], 0.5)
+    with pytest.raises(ValueError, match="finite"):  # NaN would read as "never reached"
+        episodes_to_reach(episodes, success, float("nan"))
 
 
 # ------------------------------------------------------------------ curve bands

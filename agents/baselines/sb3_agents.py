@@ -57,6 +57,7 @@ Implementation details (for the benchmark tables):
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Mapping
@@ -237,8 +238,10 @@ def resolve_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | N
     per_env = HYPERPARAMS[algo]
     if env_id not in per_env:
         raise ValueError(f"no {algo} hyperparameters for env {env_id!r}; known envs: {sorted(per_env)}")
-    resolved = dict(per_env[env_id])
-    resolved.update(overrides or {})
+    # deep copies: SB3 writes into the dicts it is given (SAC adds ``use_sde`` to ``policy_kwargs``),
+    # which would change the shared table and so the run config of every later run in the process
+    resolved = copy.deepcopy(per_env[env_id])
+    resolved.update(copy.deepcopy(dict(overrides or {})))
     for key in ("n_envs", "policy"):
         if key not in resolved:
             raise ValueError(f"{algo} hyperparameters for {env_id!r} need {key!r}")
