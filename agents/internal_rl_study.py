@@ -336,7 +336,9 @@ def run_internal_rl_study(
         seed_dir = run_dir / "internal_rl" / f"seed_{seed}"
         train_internal_rl(rl_config, base_model, metacontroller, seed_dir, progress=progress)
         curve = CsvLog(seed_dir / "learning_curve.csv", ["update"], "update").read()
-        episodes_axis = np.array([float(row["episodes"]) for row in curve])
+        # each batch's success at the episodes its policy had learned from (0 for the first
+        # batch), as the benchmark's curves (benchmarks.pipeline_methods._record)
+        episodes_axis = np.array([0.0] + [float(row["episodes"]) for row in curve[:-1]])
         success = np.array([float(row["success_rate"]) for row in curve])
         smoothed = _moving_average(success, 5)
         rl_runs[str(seed)] = {
@@ -485,10 +487,11 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
         curves = [np.array([[float(r["episodes"]), float(r["success_rate"])] for r in run["curve"]]) for run in runs.values()]
         length = min(len(curve) for curve in curves)
         stacked = np.stack([_moving_average(curve[:length, 1], 5) for curve in curves])  # (seeds, updates)
-        x = curves[0][:length, 0]
+        x = np.concatenate([[0.0], curves[0][: length - 1, 0]])  # episodes the policy had learned from
         axis.plot(x, np.median(stacked, 0), color="tab:blue", label=f"internal RL (median of {len(curves)} seeds)")
         axis.fill_between(x, np.percentile(stacked, 25, 0), np.percentile(stacked, 75, 0), color="tab:blue", alpha=0.25)
-        axis.set(xlabel="episodes", ylabel="success rate", ylim=(-0.02, 1.02), title=f"{env_id} (sparse reward)")
+        axis.set(xlabel="training episodes before the batch", ylabel="batch success rate", ylim=(-0.02, 1.02),
+                 title=f"{env_id} (sparse reward)")
         axis.legend()
         figure.tight_layout()
         figure.savefig(out_dir / "learning_curve.png", dpi=120)
