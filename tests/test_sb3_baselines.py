@@ -128,6 +128,20 @@ def test_building_a_model_leaves_the_hyperparameter_table_alone() -> None:
     for algo in ("sac", "sac_privileged"):
         assert "use_sde" not in resolve_hyperparams(algo, "HierAnt-v0")["policy_kwargs"]
 
+def test_a_finished_run_is_returned_not_retrained_and_another_config_refused(tmp_path: Path) -> None:
+    first = _train("ppo", tmp_path / "run")
+    model_mtime = (tmp_path / "run" / "model.zip").stat().st_mtime_ns
+    assert _train("ppo", tmp_path / "run") == json.loads(json.dumps(first))  # curve.json, as written
+    assert (tmp_path / "run" / "model.zip").stat().st_mtime_ns == model_mtime
+    with pytest.raises(CheckpointError, match="curve.json.*different SB3 run configuration"):
+        _train("ppo", tmp_path / "run", seed=1)
+    result = json.loads((tmp_path / "run" / "curve.json").read_text())
+    del result["run_config"]  # as written before the configuration was recorded
+    (tmp_path / "run" / "curve.json").write_text(json.dumps(result))
+    with pytest.raises(CheckpointError, match="curve.json.*without a recorded run configuration"):
+        _train("ppo", tmp_path / "run")
+
+
 def test_checkpoint_of_another_run_or_corrupt_is_refused(tmp_path: Path) -> None:
     _train("ppo", tmp_path / "run", episodes=60, stop_after_episodes=20)
     with pytest.raises(CheckpointError, match=CHECKPOINT_NAME):

@@ -47,8 +47,9 @@ Implementation details (for the benchmark tables):
   gives the same curve and weights as an uninterrupted run (tested), so an interrupted run
   loses at most that interval. Another configuration in the same ``out_dir`` is refused. The
   checkpoint is deleted once ``curve.json`` and ``model.zip`` are written (DQN's holds its
-  replay buffer, hundreds of MB); calling again after that trains afresh. The harness
-  (``benchmarks/run_all.py``) skips runs whose result JSON exists.
+  replay buffer, hundreds of MB); calling again after that returns the finished result
+  (``curve.json``, which records the run configuration) and refuses another configuration. The
+  harness (``benchmarks/run_all.py``) skips runs whose result JSON exists.
 - **Progress.** Each evaluation point is also appended to ``progress.csv`` in ``out_dir`` as it
   is measured, so a long run can be watched (``tail -f``) and an interrupted one still shows
   how far it got. A fresh run starts the file afresh; a resumed one drops the rows measured
@@ -58,6 +59,7 @@ Implementation details (for the benchmark tables):
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -78,7 +80,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 import hier_envs  # noqa: F401  (registers the env ids)
 from agents.baselines.sb3_checkpoint import load_sb3_checkpoint, save_sb3_checkpoint
-from agents.training_utils import CsvLog
+from agents.checkpoints import CheckpointError
+from agents.training_utils import CsvLog, check_same_config
 from hier_envs.atomic_io import atomic_write, write_json_atomic
 from hier_envs.wrappers import PrivilegedProgressWrapper
 
@@ -437,6 +440,9 @@ def train_sb3_baseline(
     }
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
+    finished = _finished_result(out_dir, run_config)
+    if finished is not None:
+        return finished
     progress_log = CsvLog(out_dir / "progress.csv", PROGRESS_FIELDS, step_field="episodes")
     eval_envs = make_baseline_envs(env_id, n_eval_envs, eval_seed, spec.privileged, env_kwargs)
     if checkpoint_path.exists():
@@ -528,10 +534,31 @@ def train_sb3_baseline(
         "eval_wall_s": round(clock["eval"], 4),
         "hyperparams": _jsonable(hyperparams),
         "model_path": None if model_path is None else str(model_path),
+        "run_config": run_config,
     }
     if model_path is not None:
         write_json_atomic(out_dir / "curve.json", result)
         checkpoint_path.unlink(missing_ok=True)  # finished: the result replaces it
+    return result
+
+
+def _finished_result(out_dir: Path, run_config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The result of the finished run in ``out_dir`` (``curve.json`` next to ``model.zip``) when it
+    was made with ``run_config``; ``None`` when there is none. A finished run of another
+    configuration, or one whose ``curve.json`` predates the recorded ``run_config``, raises
+    :class:`~agents.checkpoints.CheckpointError` naming the file, as the other trainers refuse a
+    finished run directory made otherwise (a SAC run is hours of CPU: never retrain it silently)."""
+    result_path = out_dir / "curve.json"
+    if not (result_path.is_file() and (out_dir / "model.zip").is_file()):
+        return None
+    try:
+        result = json.loads(result_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{result_path}: unreadable finished-run result ({error}); use a new directory") from error
+    if not isinstance(result, dict) or "run_config" not in result:
+        raise CheckpointError(f"{result_path}: finished run without a recorded run configuration, so it cannot be "
+                              "checked against this call's; use a new directory")
+    check_same_config(result_path, {"config": result["run_config"]}, run_config, "SB3 run configuration")
     return result
 
 
