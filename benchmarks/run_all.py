@@ -555,7 +555,8 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
         options[key] = {**options.get(key, {}), "base_model": str(Path(config.base_model).resolve()),
                         "dstar": str(Path(config.dstar).resolve())}
         preset = dataclasses.replace(preset, method_options=options)
-    out = Path(config.out) if config.out is not None else Path("results") / preset.name
+    # absolute, so that Ray workers, whose working directory may differ, write into the same folder
+    out = (Path(config.out) if config.out is not None else Path("results") / preset.name).resolve()
     (out / "runs").mkdir(parents=True, exist_ok=True)
 
     jobs, skipped, busy = [], [], []
