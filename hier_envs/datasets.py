@@ -30,40 +30,14 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from hier_envs.dataset_format import (  # re-exported: the format is part of this module's API
-    DATA_KEYS,
-    KINDS,
-    METADATA_DIGEST_KEY,
-    OBS_ENCODINGS,
-    SCHEMA_VERSION,
-    VOLATILE_METADATA_KEYS,
-    DatasetError,
-    EpisodeDataset,
-    arrays_sha256,
-    load_dataset,
-    metadata_sha256,
-    save_dataset,
-)
+from hier_envs import dataset_format
+from hier_envs.dataset_format import *  # noqa: F403  (re-exported: the format is part of this module's API)
+from hier_envs.dataset_format import SCHEMA_VERSION, DatasetError, EpisodeDataset, load_dataset, save_dataset
 from hier_envs.experts.grid_expert import GridExpert
 from hier_envs.grid import HierGridEnv
 
-__all__ = [
-    "DATA_KEYS",
-    "KINDS",
-    "METADATA_DIGEST_KEY",
-    "OBS_ENCODINGS",
-    "SCHEMA_VERSION",
-    "VOLATILE_METADATA_KEYS",
-    "DatasetError",
-    "EpisodeDataset",
-    "arrays_sha256",
-    "generate_ant_dataset",
-    "generate_grid_dataset",
-    "load_dataset",
-    "main",
-    "metadata_sha256",
-    "save_dataset",
-]
+__all__ = [*dataset_format.__all__, "generate_ant_dataset", "generate_grid_dataset", "main"]
+
 
 # -------------------------------------------------------------------------------- generation
 def _versions() -> dict[str, str]:
