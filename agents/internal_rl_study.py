@@ -324,10 +324,12 @@ def run_internal_rl_study(
     # the paper normalises ant success by its expert's own post-training success (SPEC A§2.3)
     expert = None
     if config.env == "ant":
-        expert = stages.get("expert")
+        expert_settings = {"env_id": config.rl.env_id, "episodes": config.expert_episodes, "seed": 10_000}
+        expert = stages.get("expert", expert_settings)
         if expert is None:
             report = evaluate_ant_expert(config.rl.env_id, config.expert_episodes, seed=10_000)
-            expert = stages.put("expert", {key: report[key] for key in ("success_rate", "episodes", "seed")})
+            expert = stages.put("expert", {key: report[key] for key in ("success_rate", "episodes", "seed")},
+                                expert_settings)
 
     # 4. internal RL, one run per seed (SPEC A§6)
     rl_runs: dict[str, Any] = {}
@@ -355,12 +357,16 @@ def run_internal_rl_study(
         run_sweep("cotrained")
 
     # 6. rollout throughput: cached vs re-encoding (SPEC B4)
-    throughput = stages.get("throughput")
+    throughput_settings = {**provenance, "metacontroller": module_fingerprint(metacontroller),
+                           "env_id": config.rl.env_id, "num_envs": config.throughput_envs,
+                           "greedy_actions": config.rl.greedy_actions}
+    throughput = stages.get("throughput", throughput_settings)
     if throughput is None:
         throughput = stages.put(
             "throughput",
             measure_internal_rl_throughput(base_model, metacontroller, config.rl.env_id, config.throughput_envs, seed=0,
                                            greedy_actions=config.rl.greedy_actions),
+            throughput_settings,
         )
 
     results = {
