@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.utils.passive_env_checker import env_render_passive_checker
 
 from hier_envs import ANT_ENV_IDS
-from hier_envs.ant import HEALTHY_Z_RANGE, INIT_TORSO_Z, START_MARGIN, HierAntEnv, symlog
+from hier_envs.ant import INIT_TORSO_Z, START_MARGIN, HierAntEnv, symlog
 from hier_envs.ant_arena import BOUNDARY_THICKNESS, CAMERA_MARGIN, WALL_BLOCK_HEIGHT
 from hier_envs.grid_layout import GridLayout
 from hier_envs.rendering import color_rgb
@@ -201,17 +201,46 @@ def test_entering_the_wall_terminates():
     assert info["failure"] == "wall" and info["cell"] == (2, 2) and info["colors_visited"] == 0
 
 
+SPEC_TORSO_Z_BOUNDS = (0.2, 1.0)
+"""SPEC A§2.2 "Dynamics and termination" (and §9.2 item 13): the episode ends when the torso
+height leaves [0.2, 1.0]. Pinned here from the SPEC, not read from ``HEALTHY_Z_RANGE``."""
+
+
 def test_torso_too_high_or_too_low_is_a_fall():
+    """SPEC A§2.2: a torso that rises above 1.0 or sinks below 0.2 during a step is a fall."""
+    low, high = SPEC_TORSO_Z_BOUNDS
     env = make_env()
-    _, reward, terminated, _, info = teleport_step(env, 3, 1, z=HEALTHY_Z_RANGE[1] + 0.5)
+    _, reward, terminated, _, info = teleport_step(env, 3, 1, z=high + 0.5)
     assert terminated and reward == 0.0 and info["failure"] == "fell"
 
     env = make_env()
     env.model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT  # let the torso sink through the floor
-    teleport(env, 3, 1, z=HEALTHY_Z_RANGE[0] + 0.02)
+    teleport(env, 3, 1, z=low + 0.02)
     env.data.qvel[2] = -2.0
     _, _, terminated, _, info = env.step(ZERO)
-    assert env.data.qpos[2] < HEALTHY_Z_RANGE[0] and terminated and info["failure"] == "fell"
+    assert env.data.qpos[2] < low and terminated and info["failure"] == "fell"
+
+
+@pytest.mark.parametrize(
+    ("z", "falls"),
+    [(SPEC_TORSO_Z_BOUNDS[0] - 0.01, True), (SPEC_TORSO_Z_BOUNDS[0] + 0.01, False),
+     (SPEC_TORSO_Z_BOUNDS[1] - 0.01, False), (SPEC_TORSO_Z_BOUNDS[1] + 0.01, True)],
+    ids=["just-below-0.2", "just-above-0.2", "just-below-1.0", "just-above-1.0"],
+)
+def test_torso_height_bounds_are_the_specs(z, falls):
+    """SPEC A§2.2 / §9.2 item 13: the healthy torso-height interval is exactly [0.2, 1.0].
+
+    With gravity and all constraints disabled, a torso teleported at rest keeps its height
+    through the step, so the height the env checks is ``z`` itself: 0.01 outside either bound
+    is a fall, 0.01 inside is not (an interval of, say, (0.1, 1.5) or (0.25, 1.0) fails here).
+    """
+    env = make_env()
+    env.model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_GRAVITY | mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
+    _, reward, terminated, truncated, info = teleport_step(env, 3, 1, z=z)
+    assert env.data.qpos[2] == pytest.approx(z, abs=1e-9)  # the checked height is the one we set
+    assert reward == 0.0 and not truncated and env.cell_index(*env.data.qpos[:2]) == 13  # a free cell
+    assert terminated is falls
+    assert info["failure"] == ("fell" if falls else None)
 
 
 def test_a_fall_on_a_colour_is_not_a_visit():

@@ -7,12 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from agents.baselines.compile_latent import (
     COMPILE_PRESETS,
     CompileConfig,
     CompileLatent,
+    CompileOutput,
     CompileTrainConfig,
     compile_loss,
     load_compile,
@@ -159,6 +161,69 @@ def test_kl_terms(dataset):
     torch.testing.assert_close(run(model, batch, sample=True).kl_b, torch.zeros(len(out.kl_b)), atol=1e-4, rtol=0)
 
 
+def test_encoder_reads_the_actions_of_valid_steps_only(dataset):
+    """SPEC §9.2 item 16 (the *state–action* CompILE) and A§7.1: the inference network reads
+    each valid step's action, so the same observations with other actions give other segment
+    codes; actions at padded steps are never read (the outputs are bit-identical)."""
+    model, _ = make()
+    batch = episodes(dataset)
+    valid = batch["mask"]
+    inputs = model.encoder_inputs(batch["observations"], batch["actions"], valid)  # (B, P, W + A + 1)
+    one_hot = inputs[:, :-1, model.width : model.width + model.n_actions]  # (B, T, A)
+    torch.testing.assert_close(one_hot[valid], F.one_hot(batch["actions"][valid], model.n_actions).float())
+    assert torch.all(one_hot[~valid] == 0)
+
+    out = run(model, batch, sample=False)
+    other_actions = torch.where(valid, (batch["actions"] + 1) % model.n_actions, batch["actions"])
+    other = run(model, {**batch, "actions": other_actions}, sample=False)
+    assert not torch.allclose(other.mean, out.mean, atol=1e-3)  # same observations, other actions
+    assert not torch.allclose(other.kl_b, out.kl_b, atol=1e-4)  # the boundary distribution moved too
+
+    padded_actions = torch.where(valid, batch["actions"], (batch["actions"] + 2) % model.n_actions)
+    padded = run(model, {**batch, "actions": padded_actions}, sample=False)
+    for name in ("segment_masks", "boundaries", "codes", "mean", "log_var", "kl_z", "kl_b"):
+        assert torch.equal(getattr(padded, name), getattr(out, name)), name
+
+
+def fixed_output(segment_masks, kl_z, kl_b):
+    """A CompileOutput carrying only what :func:`compile_loss` reads (the rest is zeros)."""
+    batch, segments, _ = segment_masks.shape
+    zeros = torch.zeros(batch, segments, 8)
+    return CompileOutput(segment_masks=segment_masks, boundaries=torch.zeros(batch, segments, 5), codes=zeros,
+                         mean=zeros, log_var=zeros, kl_z=kl_z, kl_b=kl_b)
+
+
+def test_compile_loss_by_hand_and_blind_to_padding():
+    """SPEC §9.2 item 16 and the compile_loss docstring: loss = (Σ_valid NLL + α_z Σ KL_z + α_β Σ KL_β)
+    / (number of valid steps); padded steps (huge logits, wrong actions, full segment masks
+    there) change nothing, neither the loss nor the reported metrics."""
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    logits = torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(0))
+    actions = torch.tensor([[0, 3, 1, 2], [2, 1, 0, 0]])
+    segment_masks = torch.tensor([[[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]],
+                                  [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]])  # (B, M, T): 2 and 1 segments
+    output = fixed_output(segment_masks, kl_z=torch.tensor([0.3, 0.7]), kl_b=torch.tensor([1.1, 0.2]))
+    losses = compile_loss(logits, actions, mask, output, 0.1, 0.5)
+
+    log_p = torch.log_softmax(logits, -1)
+    nll = [-float(log_p[b, t, actions[b, t]]) for b in range(2) for t in range(4) if mask[b, t]]
+    assert len(nll) == 6
+    expected_loss = (sum(nll) + 0.1 * (0.3 + 0.7) + 0.5 * (1.1 + 0.2)) / 6
+    assert float(losses["loss"]) == pytest.approx(expected_loss, rel=1e-6)
+    assert float(losses["action_nll"]) == pytest.approx(sum(nll) / 6, rel=1e-6)
+    assert float(losses["kl_z"]) == pytest.approx(0.5) and float(losses["kl_b"]) == pytest.approx(0.65)
+    assert float(losses["segments_per_episode"]) == 1.5
+
+    poisoned_logits, poisoned_actions, poisoned_masks = logits.clone(), actions.clone(), segment_masks.clone()
+    poisoned_logits[~mask] = torch.tensor([1e4, -1e4, -1e4, -1e4])  # NLL 2e4 on each padded step...
+    poisoned_actions[~mask] = 3  # ...whose (meaningless) action is another one
+    poisoned_masks[1, 1, 2:] = 1.0  # a "segment" made of padding only
+    poisoned = compile_loss(poisoned_logits, poisoned_actions, mask, fixed_output(poisoned_masks, output.kl_z,
+                                                                                   output.kl_b), 0.1, 0.5)
+    for key, value in losses.items():
+        torch.testing.assert_close(poisoned[key], value, msg=key)
+
+
 # ------------------------------------------------------------------------------ controller
 def test_each_step_is_controlled_by_its_segments_code(dataset):
     model, base = make()
@@ -177,12 +242,26 @@ def test_each_step_is_controlled_by_its_segments_code(dataset):
 
 
 def test_linear_controller_variant(dataset):
+    """SPEC A§5.1 items 6–7 (Table A12's full linear controller) and §9.2 item 1: with
+    ``controller="linear"`` the decoder emits a full ``U (W × W)`` and every valid step becomes
+    ``e + U(z_k) e`` for its own segment's code, checked against the product built explicitly."""
     model, base = make(controller="linear")
     z = torch.randn(2, 8)
     assert model.decode(z).shape == (2, 32, 32)
-    out = run(model, episodes(dataset, 2), sample=False)
-    residual = base.forward_lower(episodes(dataset, 2)["observations"], 1)
-    assert model.controlled_residual(residual, out).shape == residual.shape
+    batch = episodes(dataset, 4)
+    out = run(model, batch, sample=False)
+    residual = base.forward_lower(batch["observations"], 1)  # (B, T, W)
+    controlled = model.controlled_residual(residual, out)
+    assert controlled.shape == residual.shape
+    segment_id = out.segment_masks.argmax(1)  # (B, T), hard masks: one segment per step
+    own_codes = torch.gather(out.codes, 1, segment_id[..., None].expand(-1, -1, 8))  # (B, T, Z)
+    u = model.decode(own_codes)  # (B, T, W, W)
+    explicit = residual + torch.einsum("btij,btj->bti", u, residual)  # e + U e, (U e)_i = Σ_j U_ij e_j
+    valid = batch["mask"]
+    torch.testing.assert_close(controlled[valid], explicit[valid], atol=1e-4, rtol=1e-4)
+    direct = model.apply_controller(residual, own_codes)  # the RL-time call
+    torch.testing.assert_close(direct[valid], explicit[valid], atol=1e-4, rtol=1e-4)
+    assert (controlled - residual)[valid].abs().mean() > 0.1 * residual[valid].abs().mean()  # U e is not negligible
 
 
 # ------------------------------------------------------------------------------ internal RL rule

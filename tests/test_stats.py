@@ -51,12 +51,31 @@ def test_bootstrap_ci_of_constant_scores_is_a_point() -> None:
     assert (estimate, low, high) == pytest.approx((0.7, 0.7, 0.7))
 
 
-def test_bootstrap_is_stratified_by_task() -> None:
-    # Task 0 is all 0, task 1 all 1: stratified resampling keeps one column of each, so the
-    # mean is exactly 0.5 in every replicate (unstratified resampling would not be).
+def test_bootstrap_never_mixes_tasks() -> None:
+    """SPEC B6 (rliable's stratified bootstrap): runs are resampled *within* each task column.
+
+    Task 0 is all 0, task 1 all 1: any resampling that keeps each column's values in that column
+    gives a mean of exactly 0.5 in every replicate; pooling the scores across tasks would not.
+    """
     scores = np.array([[0.0, 1.0]] * 4)
     estimate, low, high = stratified_bootstrap_ci(scores, np.mean, reps=300, rng=np.random.default_rng(2))
     assert (estimate, low, high) == (0.5, 0.5, 0.5)
+
+
+def test_bootstrap_is_stratified_by_task() -> None:
+    """SPEC B6 (rliable ``StratifiedBootstrap``): each task column draws its own run indices.
+
+    Every row of ``[[0, 1], [1, 0]] × 4`` has mean 0.5, so resampling whole rows jointly (the
+    same run indices for every task) gives exactly 0.5 in every replicate: a zero-width interval.
+    Drawing the runs independently per task decorrelates the columns; the replicate mean is then
+    the average of two independent Binomial(8, 1/2) / 8 column means (standard deviation 0.125),
+    so the 95% interval is about 0.5 ± 0.245.
+    """
+    scores = np.array([[0.0, 1.0], [1.0, 0.0]] * 4)
+    estimate, low, high = stratified_bootstrap_ci(scores, np.mean, reps=1000, rng=np.random.default_rng(2))
+    assert estimate == 0.5
+    assert low < 0.5 < high
+    assert low == pytest.approx(0.25, abs=0.07) and high == pytest.approx(0.75, abs=0.07)
 
 
 def test_bootstrap_ci_brackets_the_estimate_and_is_seeded() -> None:
