@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from agents.metacontroller import Metacontroller, MetacontrollerConfig, metacontroller_loss
 from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
@@ -72,6 +73,83 @@ def test_rl_mode_replay_reproduces_training_betas():
                 beta = metacontroller.switch_probability(residual[:, t], history, out.z[:, t - 1])
                 torch.testing.assert_close(beta, out.beta[:, t], atol=1e-6, rtol=1e-5)
             history = metacontroller.history_step(residual[:, t], history)
+
+
+def test_internal_rl_collection_reproduces_training_betas_for_a_replayed_code_sequence(monkeypatch):
+    """§9.2 item 4 through the RL environment itself: ``InternalRLEnvironment.collect`` fed the
+    training-time code sequence z_{1:T} computes, at every step, the same β_t as the
+    metacontroller's training forward — its switching unit reads e_t, h_{t−1} and z_{t−1},
+    with the history GRU stepped exactly as in training.
+
+    A scripted policy emits ``z[row, t]`` at step t; a threshold of 0 hands it every step, so the
+    code held at t − 1 is exactly the training z_{t−1}. The decoder is zeroed (U = 0): the
+    trajectory then does not depend on the codes, and a first pass gives the residuals on which
+    the training forward computes z and β."""
+    from agents.internal_rl import CachedStepper, CodePolicy, InternalRLEnvironment
+
+    class ScriptedCodes(CodePolicy):
+        """Emits ``codes[row, t]`` at its t-th decision in env row ``row`` (the state carries both);
+        a std of e^-60 makes the sampled code its mean."""
+
+        def __init__(self, width, codes):
+            super().__init__(width, codes.shape[-1], hidden=2, initial_log_std=-60.0)
+            self.codes = codes
+
+        def initial_state(self, batch):
+            return torch.stack([torch.arange(batch), torch.zeros(batch, dtype=torch.long)], 1).float()
+
+        def step(self, residual, state):
+            rows, t = state[:, 0].long(), state[:, 1].long().clamp(max=self.codes.shape[1] - 1)
+            return state + torch.tensor([0.0, 1.0]), self.codes[rows, t]
+
+    class RecordingStepper(CachedStepper):
+        def reset(self, num_envs, max_steps):
+            super().reset(num_envs, max_steps)
+            self.residuals = []
+
+        def lower(self, obs):
+            residual = super().lower(obs)
+            self.residuals.append(residual.clone())
+            return residual
+
+    torch.manual_seed(0)
+    base = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    metacontroller = Metacontroller(base.config.width, MetacontrollerConfig())
+    with torch.no_grad():  # U(z) = 0: the controlled residual is e_t whatever the code
+        metacontroller.decoder[-1].weight.zero_()
+        metacontroller.decoder[-1].bias.zero_()
+    n, latent = 6, metacontroller.config.latent_dim
+    environment = InternalRLEnvironment(base, metacontroller, "HierGrid-v0", n, switch_threshold=0.0)
+    horizon = environment.max_steps
+
+    def collect(codes):
+        stepper = RecordingStepper(base, environment.layer)
+        batch = environment.collect(ScriptedCodes(base.config.width, codes), seed=2,
+                                    generator=torch.Generator().manual_seed(0), stepper=stepper)
+        return batch, torch.stack(stepper.residuals, 1)  # (n, T, W)
+
+    first, residual = collect(torch.zeros(n, horizon, latent))
+    mask = torch.arange(residual.shape[1])[None] < torch.as_tensor(first.lengths)[:, None]  # (n, T)
+    with torch.no_grad():
+        out = metacontroller(residual, mask, sample=False)  # training-time z and β on these residuals
+    codes = F.pad(out.z, (0, 0, 0, horizon - residual.shape[1]))
+    betas = []
+    switch_probability = metacontroller.switch_probability
+
+    def recording_switch_probability(*args, **kwargs):
+        betas.append(switch_probability(*args, **kwargs))
+        return betas[-1]
+
+    monkeypatch.setattr(metacontroller, "switch_probability", recording_switch_probability)
+    replayed, replayed_residual = collect(codes)
+    torch.testing.assert_close(replayed_residual, residual)  # the same trajectory
+    assert torch.equal(replayed.decision_mask.sum(1), torch.as_tensor(first.lengths))  # a decision every step
+    torch.testing.assert_close(replayed.codes[replayed.decision_mask], out.z[mask])  # fed exactly the training z
+    rl_beta = torch.stack([torch.ones(n), *betas], 1)  # (n, T), β_1 = 1 as in training
+    later = mask.clone()
+    later[:, 0] = False
+    assert later.sum() >= 20 and out.beta[later].std() > 0.02  # many steps, β not constant
+    torch.testing.assert_close(rl_beta[later], out.beta[later], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("embedding", ["sequence", "per_step"])

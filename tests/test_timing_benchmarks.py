@@ -65,25 +65,83 @@ def smoke_metacontroller_path(smoke_base_model_path, tmp_path):
     return path
 
 
+@pytest.fixture
+def context_sensitive_base_model_path(tmp_path):
+    """A smoke-size base model with enlarged weights (N(0, 0.5²), as in test_transformer.py), in the
+    format ``pretrain`` writes: its action logits depend clearly on the past context, so a stepper
+    that dropped history would sample other actions (the smoke preset's small initialisation
+    gives nearly context-free logits, under which both steppers agree even when one is wrong)."""
+    from agents.models.transformer import TRANSFORMER_PRESETS, CausalTransformer
+    from agents.pretrain import BASE_MODEL_KIND
+
+    torch.manual_seed(0)
+    model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.5)
+    path = tmp_path / "context_sensitive_model.pt"
+    save_checkpoint(path, {"kind": BASE_MODEL_KIND, "model": model.state_dict(), "optimizer": None, "step": 0,
+                           "config": {"model": model.config.to_dict()}})
+    return path
+
+
+@pytest.fixture
+def scaled_down_metacontroller_path(tmp_path):
+    """A random metacontroller whose controller ``U(z) e`` is scaled down to the order of ``e``
+    (at initialisation it is ~40x larger and swamps the residual's own context) and whose β
+    is mostly above 0.5 (a decision, with its e_t, at most steps), saved in the format
+    ``train_metacontroller`` writes."""
+    torch.manual_seed(0)
+    config = MetacontrollerConfig(switch_bias_init=1.0)
+    metacontroller = Metacontroller(32, config)  # the smoke base model's width
+    with torch.no_grad():
+        metacontroller.decoder[-1].weight.mul_(0.3)
+    path = tmp_path / "scaled_metacontroller.pt"
+    save_checkpoint(path, {"kind": METACONTROLLER_KIND, "model": metacontroller.state_dict(), "optimizer": None, "step": 0,
+                           "config": {"metacontroller": config.to_dict()}, "controlled_layer": 1})
+    return path
+
+
 def test_internal_rl_throughput_collects_the_same_batch_with_both_steppers(
-    smoke_base_model_path, smoke_metacontroller_path, tmp_path
+    context_sensitive_base_model_path, scaled_down_metacontroller_path, tmp_path, monkeypatch
 ):
+    """SPEC B5 / §9.2 item 9: the benchmark times the KV-cached and the re-encoding stepper on the
+    *same* batch — equal episodes, decisions, codes and residuals, not only equal step counts —
+    and reports their ratio with its provenance."""
+    from agents.internal_rl import InternalRLEnvironment
     from benchmarks.internal_rl_throughput import InternalRLThroughputConfig, main
 
+    batches = {}
+    collect = InternalRLEnvironment.collect
+
+    def recording_collect(self, policy, seed, generator, stepper=None):
+        batch = collect(self, policy, seed, generator, stepper)
+        batches[type(stepper).__name__] = batch
+        return batch
+
+    monkeypatch.setattr(InternalRLEnvironment, "collect", recording_collect)
     out = tmp_path / "irl.json"
-    config = InternalRLThroughputConfig(smoke_base_model_path, smoke_metacontroller_path, num_envs=4,
+    config = InternalRLThroughputConfig(context_sensitive_base_model_path, scaled_down_metacontroller_path, num_envs=8,
                                         num_threads=1, out=out)
     report = main(config)
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert set(batches) == {"NoneType", "CachedStepper", "ReencodingStepper"}  # warm-up, then the two timed runs
+    one, other = batches["CachedStepper"], batches["ReencodingStepper"]
+    torch.testing.assert_close(other.codes, one.codes)  # the same decisions, with the same codes ...
+    torch.testing.assert_close(other.residuals, one.residuals, atol=1e-4, rtol=1e-4)  # ... on the same e_t
+    assert torch.equal(one.decision_mask, other.decision_mask) and one.decision_mask.sum() > len(one.lengths)
+    assert (one.lengths == other.lengths).all() and torch.equal(one.returns, other.returns)
     cached, reencoding = report["cached"], report["reencoding"]
-    assert cached["env_steps"] == reencoding["env_steps"] > 0  # the same episodes, only the stepper differs
+    assert cached["env_steps"] == reencoding["env_steps"] == int(one.lengths.sum()) > 0
     assert cached["mean_episode_length"] == reencoding["mean_episode_length"]
     assert report["speedup"] == pytest.approx(cached["env_steps_per_s"] / reencoding["env_steps_per_s"])
-    assert report["config"]["base_model"] == str(smoke_base_model_path) and report["threads"] == 1
+    assert report["config"]["base_model"] == str(context_sensitive_base_model_path) and report["threads"] == 1
     assert "torch" in report["versions"]
     _assert_provenance(report)
-    with pytest.raises(ValueError, match="num_envs"):
-        main(InternalRLThroughputConfig(smoke_base_model_path, smoke_metacontroller_path, num_envs=0))
+    with pytest.raises(ValueError, match="num_envs"):  # num_threads=1: main sets it before refusing num_envs
+        main(InternalRLThroughputConfig(context_sensitive_base_model_path, scaled_down_metacontroller_path, num_envs=0,
+                                        num_threads=1))
+    assert torch.get_num_threads() == 1  # later tests keep the suite's single thread
 
 
 def test_markdown_table_aligns_numbers_right_and_refuses_ragged_rows():
