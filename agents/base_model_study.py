@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoints import CheckpointError, load_checkpoint
+from agents.checkpoints import CheckpointError, load_checkpoint, module_fingerprint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
     CONTROLLER_PRESETS,
@@ -68,7 +68,7 @@ class GridDataConfig:
 DATA_PRESETS: dict[str, GridDataConfig] = {
     "smoke": GridDataConfig(d_episodes=300, dstar_episodes=100),
     "default": GridDataConfig(d_episodes=300_000),
-    "paper": GridDataConfig(d_episodes=200_000, dstar_episodes=50_000),
+    "paper": GridDataConfig(d_episodes=200_000, d_epsilon=0.0, dstar_episodes=50_000),  # SPEC A§2.3: ε = 0
 }
 
 
@@ -228,6 +228,10 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
     stage (SPEC A§4.1) probes those snapshots and the report tabulates them, so such a study
     would train every stage and then fail writing the report.
     """
+    n_layers = config.pretrain.model.n_layers
+    outside = [layer for layer in config.controller_layers or () if not 0 <= layer <= n_layers]
+    if outside:  # refused before pretraining, not after it and the probes
+        raise ValueError(f"StudyConfig.controller_layers {outside} are outside 0..{n_layers} (the model's layers)")
     if not config.pretrain.snapshot_steps:
         raise ValueError(
             "StudyConfig.pretrain.snapshot_steps is empty, so there is no checkpoint to probe (SPEC A§4.1); name at "
@@ -244,8 +248,16 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
     pretrain_record = load_checkpoint(model_path)
     model = freeze(load_base_model(model_path))
     n_layers = model.config.n_layers
+    # what each stage was measured with, so a rerun with other settings is refused instead of
+    # reporting the old numbers under the new config (StageCache)
+    base_model = {"base_model": module_fingerprint(model)}
+    evaluation = {"eval_episodes": config.eval_episodes, "eval_seed": config.eval_seed,
+                  "eval_greedy": config.eval_greedy, "eval_batch_envs": config.eval_batch_envs}
+    probe_settings = {**base_model, "probes": dataclasses.asdict(config.probes),
+                      "snapshot_steps": list(config.pretrain.snapshot_steps)}
+    controller_settings = {**base_model, **evaluation, "controllers": dataclasses.asdict(config.controllers)}
 
-    probes = stages.get("probes")
+    probes = stages.get("probes", probe_settings)
     if probes is None:
         probes = {}
         snapshot_dir = run_dir / "base_model" / "snapshots"
@@ -253,26 +265,29 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
             snapshot = freeze(load_base_model(snapshot_dir / f"step_{step}.pt"))
             result = probe_model(snapshot, dstar_data, config.probes)
             probes[str(step)] = {key: value.tolist() for key, value in result.items()}
-        probes = stages.put("probes", probes)
+        probes = stages.put("probes", probes, probe_settings)
 
     expert = None
     if config.env == "ant":  # the paper normalises ant success by its expert's (SPEC A§2.3)
-        expert = stages.get("expert")
+        expert_settings = {"env_id": post_env_id, "eval_episodes": config.eval_episodes, "eval_seed": config.eval_seed}
+        expert = stages.get("expert", expert_settings)
         if expert is None:
             report = evaluate_ant_expert(post_env_id, config.eval_episodes, config.eval_seed)
-            expert = stages.put("expert", {key: report[key] for key in ("success_rate", "episodes", "seed", "mean_colors_visited")})
+            expert = stages.put("expert", {key: report[key] for key in ("success_rate", "episodes", "seed", "mean_colors_visited")},
+                                expert_settings)
 
-    unsteered = stages.get("unsteered")
+    unsteered_settings = {**base_model, **evaluation}
+    unsteered = stages.get("unsteered", unsteered_settings)
     if unsteered is None:
         unsteered = {}
         for env_id in (post_env_id, pretrain_env_id):
             stats = evaluate_policy(model, env_id, config.eval_episodes, config.eval_seed, batch_envs=config.eval_batch_envs,
                                     greedy=config.eval_greedy)
             unsteered[env_id] = _stats_dict(stats)
-        unsteered = stages.put("unsteered", unsteered)
+        unsteered = stages.put("unsteered", unsteered, unsteered_settings)
 
     layers = config.controller_layers if config.controller_layers is not None else tuple(range(n_layers + 1))
-    controllers: dict[str, Any] = stages.get("controllers") or {}
+    controllers: dict[str, Any] = stages.get("controllers", controller_settings) or {}
     for layer in layers:
         if str(layer) in controllers:
             continue
@@ -290,16 +305,16 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
             "final_train_nll": float(np.mean(losses[-20:])),
             "train_seconds": train_seconds,
         }
-        stages.put("controllers", controllers)
+        stages.put("controllers", controllers, controller_settings)
 
     composition = None
     mid = model.config.controlled_layer
     if config.env == "grid" and str(mid) in controllers:
-        composition = stages.get("composition")
+        composition = stages.get("composition", controller_settings)
         if composition is None:
             composition = composition_breakdown(model, run_dir / "controllers" / f"layer_{mid}.pt", mid, config,
                                                 pretrain_env_id)
-            composition = stages.put("composition", composition)
+            composition = stages.put("composition", composition, controller_settings)
 
     results = {
         "env": config.env,

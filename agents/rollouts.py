@@ -165,8 +165,9 @@ def evaluate_policy(
     has its own layout and the result is a function of ``seed``. ``env_kwargs`` override the
     env's registered keywords (:func:`make_vector_env`).
     """
-    if n_episodes < 1 or batch_envs < 1:
-        raise ValueError(f"n_episodes and batch_envs must be >= 1, got {n_episodes}, {batch_envs}")
+    for name, value in (("n_episodes", n_episodes), ("batch_envs", batch_envs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     generator = torch.Generator().manual_seed(seed)
     parts = []
     done = 0

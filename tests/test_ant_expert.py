@@ -71,6 +71,8 @@ def test_features_are_yaw_invariant_and_see_the_command():
     np.testing.assert_allclose(other[:26], features[:26])
     np.testing.assert_allclose(other[26:], -features[26:])
     assert np.hypot(*features[26:]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="2-vector"):  # a third component would be dropped silently
+        locomotion_features(qpos, qvel, np.array([1.0, 0.0, 99.0]))
 
 
 @pytest.mark.parametrize("direction", [(0.0, 0.0), (np.nan, 1.0), (np.inf, 0.0)])

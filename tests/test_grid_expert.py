@@ -301,6 +301,9 @@ def test_evaluate_grid_expert_report():
     assert evaluate_grid_expert(GRID_PRETRAIN_TASKS[3], episodes=20, seed=0) == result
     with pytest.raises(ValueError, match="episodes"):
         evaluate_grid_expert(GRID_PRETRAIN_TASKS[3], episodes=0, seed=0)
+    for seed in (1.7, True, -1):  # int(1.7) and True would silently run seed 1
+        with pytest.raises(ValueError, match="seed"):
+            evaluate_grid_expert(GRID_PRETRAIN_TASKS[3], episodes=2, seed=seed)
 
 
 def test_errors_name_the_problem():

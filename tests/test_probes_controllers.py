@@ -82,6 +82,10 @@ def test_evaluate_policy_is_seeded():
     second = evaluate_policy(model, "HierGrid-v0", 12, seed=5, batch_envs=6)
     np.testing.assert_array_equal(first.lengths, second.lengths)
     assert len(first.success) == 12 and (first.lengths >= 1).all() and (first.lengths <= 100).all()
+    for bad in ({"n_episodes": True}, {"n_episodes": 2.5}, {"batch_envs": 0}):  # True would run 1 episode
+        arguments = {"n_episodes": 12, "batch_envs": 6, **bad}
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            evaluate_policy(model, "HierGrid-v0", seed=5, **arguments)
 
 
 @pytest.mark.parametrize("action", [0, 1, 2, 3])

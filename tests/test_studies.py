@@ -64,6 +64,33 @@ def test_base_model_study_resumes_from_its_stages(base_study, monkeypatch):
     assert again["controllers"] == results["controllers"] and again["composition"] == results["composition"]
 
 
+
+@pytest.mark.parametrize("change, stage", [
+    ({"eval_episodes": 8}, "unsteered.json"),  # the unsteered rows would keep their 16 episodes
+    ({"eval_greedy": True}, "unsteered.json"),
+])
+def test_a_rerun_with_other_settings_refuses_the_old_stages(base_study, change, stage):
+    """Each stage records what it was measured with: a rerun with other evaluation settings is
+    refused, naming the stage file, instead of reporting the old rows under the new config."""
+    from agents.checkpoints import CheckpointError
+
+    root, config, _ = base_study
+    with pytest.raises(CheckpointError, match=stage):
+        run_study(dataclasses.replace(config, **change), root / "run", root / "out3", progress=False)
+
+
+def test_bad_controller_layers_and_the_paper_data_preset(tmp_path):
+    """Controller layers outside 0..L are refused before anything runs; the ``paper`` preset's D
+    has the paper's ε = 0 (SPEC A§2.3)."""
+    from agents.base_model_study import DATA_PRESETS
+
+    with pytest.raises(ValueError, match=r"controller_layers \[99\] are outside 0..2"):
+        run_study(dataclasses.replace(STUDY_PRESETS["smoke"], controller_layers=(0, 99)), tmp_path / "run",
+                  tmp_path / "out", progress=False)
+    assert not (tmp_path / "run").exists()
+    assert DATA_PRESETS["paper"].d_epsilon == 0.0
+
+
 def test_grid_internal_rl_study_runs_reports_references_and_resumes(base_study, monkeypatch):
     """Sweep → metacontroller → switching → internal RL → distortion references, smoke scale, on the
     base-model study's model and D*; a second run reuses every cached stage."""

@@ -3,9 +3,10 @@
 The training env of the ant expert's locomotion policy. It is *not* a benchmark env and is not
 registered: the expert learns here to turn a world-frame direction into torques, and the
 grid-level planner of :mod:`hier_envs.experts.ant_expert` supplies that direction on
-``HierAnt``. The physics are exactly ``HierAnt``'s: Gymnasium's ``ant.xml``, frame skip 5
-(0.05 s per step), the same start-state noise and the same "fell" rule (torso height outside
-[0.2, 1.0]).
+``HierAnt``. The physics are ``HierAnt``'s: Gymnasium's ``ant.xml``, frame skip 5 (0.05 s per
+step), the same start-state noise, and "fell" on a torso height outside [0.2, 1.0] or a
+non-finite position. ``HierAnt`` also counts MuJoCo's bad-acceleration warning and a non-finite
+velocity as a fall; this training env does not check those.
 
 Each episode commands a uniformly random direction and redraws it every 40–160 steps, so the
 policy also learns to change course, which the planner asks for at every cell boundary. The

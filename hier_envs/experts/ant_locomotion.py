@@ -53,6 +53,8 @@ def locomotion_features(qpos: np.ndarray, qvel: np.ndarray, direction_xy: np.nda
     the heading frame, so the features do not change when the whole scene is rotated about z.
     """
     direction = np.asarray(direction_xy, dtype=np.float64)
+    if direction.shape != (2,):
+        raise ValueError(f"direction_xy must be a 2-vector, got shape {direction.shape}: {direction_xy!r}")
     norm = float(np.hypot(direction[0], direction[1]))
     if not np.isfinite(norm) or norm == 0.0:
         raise ValueError(f"direction_xy must be a finite non-zero 2-vector, got {direction_xy!r}")

@@ -236,6 +236,8 @@ def evaluate_grid_expert(
     """
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")  # int(1.7) would run seed 1
     env = HierGridEnv(task=task, **env_kwargs)
     expert = GridExpert(epsilon)
     rng = np.random.default_rng([int(seed), 1])
