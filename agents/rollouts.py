@@ -162,7 +162,8 @@ def evaluate_policy(
     """Success of the (steered) base model over ``n_episodes`` episodes, in batches.
 
     Batch ``k`` resets its sub-envs with seeds ``seed + k * batch_envs + i``, so every episode
-    has its own layout and the result is a function of ``seed``. ``env_kwargs`` override the
+    has its own layout; sampled actions come from one generator seeded with ``seed`` and drawn
+    batch after batch, so the result is a function of ``seed`` and ``batch_envs``. ``env_kwargs`` override the
     env's registered keywords (:func:`make_vector_env`).
     """
     for name, value in (("n_episodes", n_episodes), ("batch_envs", batch_envs)):

@@ -78,6 +78,17 @@ class PrivilegedProgressWrapper(gym.ObservationWrapper, gym.utils.RecordConstruc
         high = np.concatenate([env.observation_space.high.astype(np.float32), np.ones(self.progress_size, np.float32)])
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
 
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """The env's reset, refusing first a pinned task longer than ``max_task_length``: checked
+        after the inner reset, it would leave the inner env in an episode whose every step raises."""
+        task = options.get("task") if isinstance(options, dict) else None
+        if task is not None and hasattr(task, "__len__") and len(task) > self.max_task_length:
+            raise ValueError(
+                f"task {task!r} has {len(task)} colours, more than max_task_length={self.max_task_length}; "
+                "build the wrapper with a larger max_task_length"
+            )
+        return super().reset(seed=seed, options=options)
+
     def progress_features(self) -> np.ndarray:
         """The appended part for the env's current state: ``(n_colors + max_task_length + 1,)``."""
         progress = self.env.unwrapped.progress

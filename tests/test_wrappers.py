@@ -109,8 +109,10 @@ def test_progress_after_success_has_no_next_color() -> None:
 
 def test_pinned_task_longer_than_max_raises() -> None:
     env = PrivilegedProgressWrapper(gym.make("HierGrid-Pretrain-v0"))
+    env.reset(seed=0)
     with pytest.raises(ValueError, match="max_task_length"):
         env.reset(seed=0, options={"task": list(range(8))})
+    env.step(0)  # refused before the inner env reset: the episode under way goes on
     wide = PrivilegedProgressWrapper(gym.make("HierGrid-Pretrain-v0"), max_task_length=8)
     obs, _ = wide.reset(seed=0, options={"task": list(range(8))})
     assert obs.shape == (637 + 8 + 9,)
