@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -60,7 +61,8 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel
 from agents.rollouts import episode_horizon, make_vector_env
 from agents.training_utils import (
-    CsvLog, check_numbers, check_positive_ints, check_same_config, check_same_inputs, set_threads,
+    CsvLog, check_episode_batches, check_non_negative_ints, check_numbers, check_positive_ints, check_same_config,
+    check_same_inputs, set_threads,
 )
 
 INTERNAL_RL_KIND = "internal_rl"
@@ -114,22 +116,10 @@ class InternalRLConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, ("policy_hidden", "total_episodes", "batch_episodes", "rollout_envs", "epochs",
                                    "minibatches", "checkpoint_every", "num_threads"))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"InternalRLConfig.seed must be a non-negative int, got {self.seed!r}")
+        check_non_negative_ints(self, ("seed",))
         if not isinstance(self.env_id, str) or not self.env_id:
             raise ValueError(f"InternalRLConfig.env_id must be a non-empty str, got {self.env_id!r}")
-        if self.batch_episodes % self.rollout_envs != 0:
-            raise ValueError(
-                f"batch_episodes ({self.batch_episodes}) must be a multiple of rollout_envs ({self.rollout_envs})"
-            )
-        if self.batch_episodes % self.minibatches != 0:  # a fixed count of equal minibatches (SPEC §9.2 item 8)
-            raise ValueError(
-                f"batch_episodes ({self.batch_episodes}) must be a multiple of minibatches ({self.minibatches})"
-            )
-        if self.total_episodes < self.batch_episodes:
-            raise ValueError(
-                f"InternalRLConfig.total_episodes ({self.total_episodes}) is below one batch ({self.batch_episodes})"
-            )
+        check_episode_batches(self)
         if not isinstance(self.env_kwargs, dict) or not all(isinstance(key, str) for key in self.env_kwargs):
             raise TypeError(f"InternalRLConfig.env_kwargs must be a dict with str keys, got {self.env_kwargs!r}")
         check_numbers(self, {"switch_threshold": "(0, 1]", "clip_ratio": "> 0", "learning_rate": "> 0",
@@ -167,8 +157,9 @@ ANT_INTERNAL_RL_PRESETS: dict[str, InternalRLConfig] = {
         learning_rate=3e-5,
     ),
 }
-"""Ant presets: ``paper`` is Table A14 (batch 256). MuJoCo steps dominate on CPU (a synchronous vector of 64 ant envs runs about
-2,000 env steps/s), so ``default`` trains on 4,096 episodes in batches of 64."""
+"""Ant presets: ``paper`` is Table A14 (batch 256). MuJoCo steps dominate on CPU (a synchronous
+vector of 64 ant envs runs about 2,000 env steps/s), so ``default`` trains on 4,096 episodes in
+batches of 64."""
 
 
 class CodePolicy(nn.Module):
@@ -227,6 +218,19 @@ class EpisodeBatch:
     """``(N,)`` episode returns (sparse success reward)."""
     lengths: np.ndarray
     """``(N,)`` env steps per episode."""
+
+
+def learned_from(curve_rows: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """``(episodes, env_steps)`` that each learning-curve row's policy had learned from.
+
+    Row ``k`` of a critic-free trainer's curve (internal RL, raw-action RL) holds the success of
+    batch ``k``, collected by the policy trained on the batches before it, while its ``episodes``
+    and ``env_steps`` already count batch ``k``. A curve plotted against what its policy had
+    learned from, as the SB3 evaluations are, takes the previous row's counts: 0 for the first,
+    untrained batch.
+    """
+    counts = [(float(row["episodes"]), float(row["env_steps"])) for row in curve_rows]
+    return [(0.0, 0.0), *counts[:-1]] if counts else []
 
 
 def batch_normalised_advantage(returns: Tensor, eps: float) -> Tensor:

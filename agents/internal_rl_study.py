@@ -42,7 +42,9 @@ from agents.controllers import (
     relabel_with_task_ids,
     train_subgoal_controllers,
 )
-from agents.internal_rl import ANT_INTERNAL_RL_PRESETS, INTERNAL_RL_PRESETS, InternalRLConfig, train_internal_rl
+from agents.internal_rl import (
+    ANT_INTERNAL_RL_PRESETS, INTERNAL_RL_PRESETS, InternalRLConfig, learned_from, train_internal_rl,
+)
 from agents.metacontroller import metacontroller_loss
 from agents.models.controller import freeze
 from agents.models.base_models import BaseModel
@@ -57,7 +59,9 @@ from agents.train_metacontroller import (
     load_metacontroller,
     train_metacontroller,
 )
-from agents.training_utils import CsvLog, check_positive_ints, resolve_device, set_threads, write_text_atomic
+from agents.training_utils import (
+    CsvLog, check_non_negative_ints, check_positive_ints, resolve_device, set_threads, write_text_atomic,
+)
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 
@@ -108,9 +112,7 @@ class InternalRLStudyConfig:
         if not self.rl.env_id.startswith(expected_prefix):
             raise ValueError(f"InternalRLStudyConfig.rl.env_id {self.rl.env_id!r} is not a {self.env} env")
         check_positive_ints(self, ("sweep_train_steps", "heldout_episodes", "throughput_envs", "expert_episodes"))
-        if isinstance(self.switch_tolerance, bool) or not isinstance(self.switch_tolerance, int) \
-                or self.switch_tolerance < 0:
-            raise ValueError(f"InternalRLStudyConfig.switch_tolerance must be an int >= 0, got {self.switch_tolerance!r}")
+        check_non_negative_ints(self, ("switch_tolerance",))
         if not self.rl_seeds or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0
                                     for seed in self.rl_seeds):
             raise ValueError(f"InternalRLStudyConfig.rl_seeds must be non-negative ints, got {self.rl_seeds!r}")
@@ -338,9 +340,8 @@ def run_internal_rl_study(
         seed_dir = run_dir / "internal_rl" / f"seed_{seed}"
         train_internal_rl(rl_config, base_model, metacontroller, seed_dir, progress=progress)
         curve = CsvLog(seed_dir / "learning_curve.csv", ["update"], "update").read()
-        # each batch's success at the episodes its policy had learned from (0 for the first
-        # batch), as the benchmark's curves (benchmarks.pipeline_methods._record)
-        episodes_axis = np.array([0.0] + [float(row["episodes"]) for row in curve[:-1]])
+        # each batch's success at the episodes its policy had learned from, as the benchmark's curves
+        episodes_axis = np.array([episodes for episodes, _ in learned_from(curve)])
         success = np.array([float(row["success_rate"]) for row in curve])
         smoothed = _moving_average(success, 5)
         rl_runs[str(seed)] = {
@@ -490,10 +491,11 @@ def write_internal_rl_report(results: dict[str, Any], out_dir: Path) -> None:
 
     if runs:
         figure, axis = plt.subplots(figsize=(5.5, 3.5))
-        curves = [np.array([[float(r["episodes"]), float(r["success_rate"])] for r in run["curve"]]) for run in runs.values()]
+        curves = [run["curve"] for run in runs.values()]
         length = min(len(curve) for curve in curves)
-        stacked = np.stack([_moving_average(curve[:length, 1], 5) for curve in curves])  # (seeds, updates)
-        x = np.concatenate([[0.0], curves[0][: length - 1, 0]])  # episodes the policy had learned from
+        stacked = np.stack([_moving_average(np.array([float(r["success_rate"]) for r in curve[:length]]), 5)
+                            for curve in curves])  # (seeds, updates)
+        x = np.array([episodes for episodes, _ in learned_from(curves[0][:length])])
         axis.plot(x, np.median(stacked, 0), color="tab:blue", label=f"internal RL (median of {len(curves)} seeds)")
         axis.fill_between(x, np.percentile(stacked, 25, 0), np.percentile(stacked, 75, 0), color="tab:blue", alpha=0.25)
         axis.set(xlabel="training episodes before the batch", ylabel="batch success rate", ylim=(-0.02, 1.02),

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from agents.models.controller import ControllerHypernetwork, variance_scaled_mlp
+from agents.models.controller import CONTROLLER_KINDS, ControllerHypernetwork, variance_scaled_mlp
 from agents.training_utils import check_numbers, check_positive_ints
 
 SWITCH_THRESHOLD = 0.5
@@ -110,8 +110,9 @@ class MetacontrollerConfig:
                                    "switch_hidden", "controller_rank"))
         if self.embedding not in ("sequence", "per_step"):
             raise ValueError(f"MetacontrollerConfig.embedding must be 'sequence' or 'per_step', got {self.embedding!r}")
-        if self.controller not in ("low_rank", "linear"):
-            raise ValueError(f"MetacontrollerConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
+        if self.controller not in CONTROLLER_KINDS:
+            raise ValueError(f"MetacontrollerConfig.controller must be {' or '.join(map(repr, CONTROLLER_KINDS))}, "
+                             f"got {self.controller!r}")
         check_numbers(self, {"switch_gumbel_temperature": ">= 0", "kl_weight": ">= 0", "init_scale": "> 0",
                              "encoder_log_var_init": "finite", "switch_bias_init": "finite"})
         if not isinstance(self.force_switch, bool):

@@ -163,8 +163,8 @@ def evaluate_policy(
 
     Batch ``k`` resets its sub-envs with seeds ``seed + k * batch_envs + i``, so every episode
     has its own layout; sampled actions come from one generator seeded with ``seed`` and drawn
-    batch after batch, so the result is a function of ``seed`` and ``batch_envs``. ``env_kwargs`` override the
-    env's registered keywords (:func:`make_vector_env`).
+    batch after batch, so the result is a function of ``seed`` and ``batch_envs``.
+    ``env_kwargs`` override the env's registered keywords (:func:`make_vector_env`).
     """
     for name, value in (("n_episodes", n_episodes), ("batch_envs", batch_envs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

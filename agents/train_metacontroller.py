@@ -36,8 +36,8 @@ from agents.models.controller import freeze
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import LengthBucketSampler, batch_tensors
 from agents.training_utils import (
-    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, check_same_inputs,
-    model_on_device, resolve_device, run_training_loop, set_threads,
+    CsvLog, apply_gradients, batch_to_device, check_non_negative_ints, check_numbers, check_positive_ints,
+    check_same_config, check_same_inputs, model_on_device, resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -111,8 +111,7 @@ class MetacontrollerTrainConfig:
         if self.cotrain_init not in ("random", "pretrained"):
             raise ValueError(f"MetacontrollerTrainConfig.cotrain_init must be 'random' or 'pretrained', "
                              f"got {self.cotrain_init!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"MetacontrollerTrainConfig.seed must be a non-negative int, got {self.seed!r}")
+        check_non_negative_ints(self, ("seed",))
         if self.early_kl_weight is not None:  # None: no early phase
             check_numbers(self, {"early_kl_weight": ">= 0"})
         if isinstance(self.early_kl_steps, bool) or not isinstance(self.early_kl_steps, int) or self.early_kl_steps < 0:

@@ -24,7 +24,8 @@ from agents.checkpoints import CheckpointError
 from hier_envs.atomic_io import write_text_atomic
 
 __all__ = [
-    "CsvLog", "batch_to_device", "check_numbers", "check_positive_ints", "check_same_inputs", "model_device",
+    "CsvLog", "batch_to_device", "check_episode_batches", "check_non_negative_ints", "check_numbers",
+    "check_positive_ints", "check_same_inputs", "model_device",
     "model_on_device", "resolve_device", "seed_everything", "set_threads", "write_text_atomic",
 ]
 
@@ -41,6 +42,31 @@ def check_positive_ints(config: object, names: Sequence[str], *, allow_none: boo
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{type(config).__name__}.{name} must be a positive int, got {value!r}")
+
+
+def check_non_negative_ints(config: object, names: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` in ``names`` that is not an int >= 0
+    (seeds, layer indices): ``"<ConfigClass>.<field> must be a non-negative int, got <value>"``."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{type(config).__name__}.{name} must be a non-negative int, got {value!r}")
+
+
+def check_episode_batches(config: object) -> None:
+    """The batch geometry of the critic-free RL trainers (internal RL, raw-action RL; SPEC A§6):
+    ``batch_episodes`` splits into whole ``rollout_envs`` chunks and into ``minibatches`` equal
+    minibatches (a fixed count per epoch, SPEC §9.2 item 8), and ``total_episodes`` holds at
+    least one batch (else the run would end "finished" after no update). ``ValueError`` naming
+    the fields otherwise; run after :func:`check_positive_ints` on them."""
+    where = type(config).__name__
+    batch = config.batch_episodes
+    for divisor in ("rollout_envs", "minibatches"):
+        if batch % getattr(config, divisor) != 0:
+            raise ValueError(f"{where}.batch_episodes ({batch}) must be a multiple of {divisor} "
+                             f"({getattr(config, divisor)})")
+    if config.total_episodes < batch:
+        raise ValueError(f"{where}.total_episodes ({config.total_episodes}) is below one batch ({batch})")
 
 
 def check_numbers(config: object, bounds: Mapping[str, str]) -> None:

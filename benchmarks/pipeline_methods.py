@@ -219,12 +219,13 @@ def _record(curve_rows: list[dict[str, Any]], config: Any, shared_setup_s: float
     counts, 0 for the first), as the SB3 baselines' evaluations are: the first point is the
     untrained policy at 0 episodes (``benchmarks.reporting``'s schema). Records written before
     this placed every point one batch later."""
-    curve = []
-    learned_episodes, learned_steps = 0.0, 0.0
-    for row in curve_rows:
-        curve.append({"episodes": learned_episodes, "env_steps": learned_steps,
-                      "success_rate": float(row["success_rate"]), "wall_s": float(row["elapsed_s"])})
-        learned_episodes, learned_steps = float(row["episodes"]), float(row["env_steps"])
+    from agents.internal_rl import learned_from
+
+    curve = [
+        {"episodes": episodes, "env_steps": env_steps, "success_rate": float(row["success_rate"]),
+         "wall_s": float(row["elapsed_s"])}
+        for row, (episodes, env_steps) in zip(curve_rows, learned_from(curve_rows))
+    ]
     return {
         "privileged": False,
         "curve": curve,

@@ -91,7 +91,7 @@ from agents.checkpoints import (
     set_generator_state,
 )
 from agents.lower_residuals import LowerResiduals
-from agents.models.controller import ControllerHypernetwork, freeze, variance_scaled_mlp
+from agents.models.controller import CONTROLLER_KINDS, ControllerHypernetwork, freeze, variance_scaled_mlp
 from agents.models.transformer import CausalTransformer, TransformerConfig
 from agents.pretrain import LengthBucketSampler, batch_tensors, load_base_model
 from agents.training_utils import (
@@ -159,8 +159,9 @@ class CompileConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, ("latent_dim", "max_segments", "latent_hidden", "decoder_hidden", "controller_rank"))
         check_positive_ints(self, ("encoder_size", "rl_steps_per_code"), allow_none=True)
-        if self.controller not in ("low_rank", "linear"):
-            raise ValueError(f"CompileConfig.controller must be 'low_rank' or 'linear', got {self.controller!r}")
+        if self.controller not in CONTROLLER_KINDS:
+            raise ValueError(f"CompileConfig.controller must be {' or '.join(map(repr, CONTROLLER_KINDS))}, "
+                             f"got {self.controller!r}")
         for name in ("kl_weight_z", "kl_weight_b"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):

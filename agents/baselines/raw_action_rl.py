@@ -86,7 +86,9 @@ from agents.internal_rl import (
 from agents.models.base_models import BaseModel, base_model_config_from_dict, base_model_config_to_dict, build_base_model
 from agents.pretrain import load_base_model
 from agents.rollouts import episode_horizon, make_vector_env
-from agents.training_utils import CsvLog, check_positive_ints, check_same_config, set_threads
+from agents.training_utils import (
+    CsvLog, check_episode_batches, check_non_negative_ints, check_positive_ints, check_same_config, set_threads,
+)
 
 __all__ = [
     "CURVE_FIELDS",
@@ -158,24 +160,8 @@ class RawActionRLConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, ("total_episodes", "batch_episodes", "rollout_envs", "epochs", "minibatches",
                                    "checkpoint_every", "num_threads"))
-        for name in ("seed", "train_from_layer"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"RawActionRLConfig.{name} must be a non-negative int, got {value!r}")
-        if self.batch_episodes % self.rollout_envs != 0:
-            raise ValueError(
-                f"RawActionRLConfig.batch_episodes ({self.batch_episodes}) must be a multiple of "
-                f"rollout_envs ({self.rollout_envs})"
-            )
-        if self.batch_episodes % self.minibatches != 0:  # a fixed count of equal minibatches (SPEC §9.2 item 8)
-            raise ValueError(
-                f"RawActionRLConfig.batch_episodes ({self.batch_episodes}) must be a multiple of "
-                f"minibatches ({self.minibatches})"
-            )
-        if self.total_episodes < self.batch_episodes:
-            raise ValueError(
-                f"RawActionRLConfig.total_episodes ({self.total_episodes}) is below one batch ({self.batch_episodes})"
-            )
+        check_non_negative_ints(self, ("seed", "train_from_layer"))
+        check_episode_batches(self)
         if not isinstance(self.env_id, str) or not self.env_id:
             raise ValueError(f"RawActionRLConfig.env_id must be a non-empty str, got {self.env_id!r}")
         for name, low_open in (("clip_ratio", True), ("learning_rate", True), ("advantage_eps", True),
