@@ -240,12 +240,16 @@ def train_metacontroller(
     stop_after: int | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    residual_table_max_bytes: int | None = None,
 ) -> Path:
     """Train (or resume) a metacontroller; returns the path of ``metacontroller.pt``.
 
     ``device`` is where it trains (not part of the configuration: a run may resume on another
     device); a frozen ``base_model`` elsewhere is copied there and the caller's stays where it is.
     Batches and noise are drawn on the CPU from the same generators whatever the device.
+    ``residual_table_max_bytes`` is :class:`~agents.lower_residuals.LowerResiduals`' memory cap
+    (None: its default; 0 recomputes the frozen lower half every batch, as
+    ``benchmarks/lower_residuals_speed.py`` does to time the table against it).
     """
     device = resolve_device(device)
     set_threads(config.num_threads)
@@ -306,7 +310,8 @@ def train_metacontroller(
             payload["base_model_config"] = base_model_config_to_dict(base_model.config)
         save_checkpoint(path, payload)
 
-    lower_residuals = None if config.cotrain else LowerResiduals(base_model, dataset, layer)
+    lower_residuals = None if config.cotrain else LowerResiduals(base_model, dataset, layer,
+                                                                  max_bytes=residual_table_max_bytes)
 
     def train_step(step: int) -> dict[str, torch.Tensor]:
         indices = sampler.sample(batch_rng, config.batch_size)

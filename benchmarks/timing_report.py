@@ -1,7 +1,8 @@
 """What the timing benchmarks record beside their numbers, and how they publish them (SPEC B5, B6).
 
-``benchmarks/env_throughput.py``, ``benchmarks/ant_step_cost.py``, ``benchmarks/pretrain_speed.py``
-and ``benchmarks/internal_rl_throughput.py`` each build a JSON-ready report that ends with
+Every timing benchmark (``env_throughput``, ``ant_step_cost``, ``pretrain_speed``,
+``internal_rl_throughput``, ``hawk_scan_speed``, ``lower_residuals_speed``, ``batch_assembly_speed``,
+``sb3_checkpoint_cost``, ``dataset_generation_speed``) builds a JSON-ready report that ends with
 :func:`provenance` (versions, machine, command line) and finish with
 :func:`publish_report`: the command-line config is recorded in the report, a Markdown table is
 printed, and the JSON is written atomically when ``config.out`` is set.

@@ -152,3 +152,90 @@ def test_markdown_table_aligns_numbers_right_and_refuses_ragged_rows():
     assert not markdown_table("c", ["x"], []).endswith("\n")
     with pytest.raises(ValueError, match="3 cells"):
         markdown_table("c", ["env", "steps/s"], [["a", "1", "extra"]])
+
+
+def test_hawk_scan_speed_times_a_loop_that_matches_the_scan(tmp_path):
+    """The step loop the scan is timed against computes the same recurrence (states and both
+    gradients), so the reported speed-up compares equal work."""
+    from benchmarks.hawk_scan_speed import HawkScanSpeedConfig, main, step_loop
+
+    out = tmp_path / "hawk.json"
+    report = main(HawkScanSpeedConfig(batch_size=2, steps=70, width=8, repeats=1, rounds=2, out=out))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert all(value < 1e-4 for value in report["max_abs_difference"].values())
+    assert report["speedup_scan"] == pytest.approx(report["median_s"]["step_loop"] / report["median_s"]["scan"])
+    assert len(report["rounds"]) == 2 and "torch" in report["versions"]
+    _assert_provenance(report)
+    log_a, inputs = torch.tensor([[[-0.5], [-1.0]]]), torch.tensor([[[1.0], [2.0]]])
+    expected = torch.tensor([[[1.0], [1.0 * torch.exp(torch.tensor(-1.0)).item() + 2.0]]])
+    torch.testing.assert_close(step_loop(log_a, inputs), expected)  # h_1 = x_1, h_2 = a_2 h_1 + x_2
+    with pytest.raises(ValueError, match="steps"):
+        main(HawkScanSpeedConfig(steps=0))
+
+
+def test_lower_residuals_speed_trains_the_same_metacontroller_both_ways(tmp_path):
+    """Table and recomputed residuals give the same training (equal action NLL after the timed
+    steps), so the benchmark times the same run twice; the ``default`` preset, whose α schedule
+    is longer than the timed run."""
+    from benchmarks.lower_residuals_speed import LowerResidualsSpeedConfig, main
+
+    out = tmp_path / "lower.json"
+    report = main(LowerResidualsSpeedConfig(preset="default", steps=3, rounds=1, dstar_episodes=12, out=out))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    (row,) = report["rounds"]
+    assert row["table"]["action_nll"] == pytest.approx(row["recomputed"]["action_nll"], rel=1e-5)
+    assert row["table"]["s_per_step"] == pytest.approx(row["table"]["train_s"] / 3)
+    assert report["speedup_table"] == pytest.approx(report["median_s_per_step"]["recomputed"]
+                                                    / report["median_s_per_step"]["table"])
+    assert report["dstar_episodes"] == 12 and report["table_build_s"] > 0
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="preset"):
+        main(LowerResidualsSpeedConfig(preset="huge"))
+    assert torch.get_num_threads() == 1
+
+
+def test_batch_assembly_speed_reports_every_size_and_depth(tmp_path):
+    from benchmarks.batch_assembly_speed import BatchAssemblySpeedConfig, main
+
+    out = tmp_path / "batches.json"
+    report = main(BatchAssemblySpeedConfig(episodes=60, batch_sizes=(4, 16), prefetch_batch_size=8,
+                                           prefetch_depths=(0, 2), batches=2, rounds=3, out=out))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert set(report["median_padded_batch_s"]) == {"4", "16"} and set(report["median_prefetcher_s"]) == {"0", "2"}
+    for depth in ("0", "2"):  # the median of the three rounds, not one of them picked otherwise
+        values = sorted(r["prefetcher_s"][depth] for r in report["rounds"])
+        assert report["median_prefetcher_s"][depth] == values[1]
+    assert report["dataset_episodes"] == 60
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="prefetch_depths"):
+        main(BatchAssemblySpeedConfig(episodes=60, prefetch_depths=(-1,)))
+
+
+def test_sb3_checkpoint_cost_measures_archives_that_load(tmp_path):
+    from benchmarks.sb3_checkpoint_cost import SB3CheckpointCostConfig, main
+
+    out = tmp_path / "sb3.json"
+    report = main(SB3CheckpointCostConfig(runs=("ppo:HierGrid-v0",), warmup_steps=8, rounds=2, out=out))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    (row,) = report["checkpoints"]
+    assert row["warmup_steps"] >= 8 and len(row["write_s"]) == len(row["load_s"]) == 2
+    assert {"state.json", "model.zip", "envs.pkl", "rng.pkl"} == set(row["member_bytes"])  # on-policy: no buffer
+    assert row["archive_bytes"] >= sum(row["member_bytes"].values())
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="algo:env_id"):
+        main(SB3CheckpointCostConfig(runs=("a2c:HierGrid-v0",)))
+
+
+def test_dataset_generation_speed_records_each_dataset_metadata(tmp_path):
+    from benchmarks.dataset_generation_speed import DatasetGenerationSpeedConfig, main
+
+    out = tmp_path / "data.json"
+    report = main(DatasetGenerationSpeedConfig(datasets=("grid:20", "ant_mean:1"), out=out))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    grid, ant = report["datasets"]
+    assert (grid["kind"], grid["episodes"], ant["kind"], ant["episodes"]) == ("grid", 20, "ant_mean", 1)
+    assert grid["steps"] > 20 and ant["env_id"] == "HierAnt-Pretrain-v0"
+    assert grid["steps_per_s"] == pytest.approx(grid["steps"] / grid["generation_s"])
+    _assert_provenance(report)
+    with pytest.raises(ValueError, match="kind:episodes"):
+        main(DatasetGenerationSpeedConfig(datasets=("grid:0",)))

@@ -21,10 +21,11 @@ gradient update is done and no transition of the next rollout has been collected
 :func:`load_sb3_checkpoint`, ``model.learn(remaining, reset_num_timesteps=False)`` does exactly
 what the uninterrupted run did next (tested for every baseline: same curve, same weights).
 
-Cost, measured on this 2-core machine (grid, default hyperparameters): the DQN checkpoint is
-532 MB, most of it the 100,000-transition replay buffer, and takes 3.4 s to write and 2.1 s to
-load. The RecurrentPPO checkpoint is 12.6 MB and takes 0.1 s. Hence the default interval of
-10 minutes in :func:`agents.baselines.sb3_agents.train_sb3_baseline`.
+Cost (``benchmarks/sb3_checkpoint_cost.py`` → ``results/sb3_checkpoint_cost.json``, this 2-core
+machine, default hyperparameters): the grid DQN checkpoint is 534 MB, 528 MB of it the
+100,000-transition replay buffer, and takes 1–3 s to write and about 2 s to load; RecurrentPPO's
+is 12.6 MB and takes under 0.1 s. Hence the default interval of 10 minutes in
+:func:`agents.baselines.sb3_agents.train_sb3_baseline`.
 
 Loading unpickles envs and buffers, as SB3's own ``load`` does: only load checkpoints this
 code wrote. A truncated or corrupt archive, a missing member, or a run state written for
