@@ -50,8 +50,11 @@ class LocomotionTrainConfig:
       collapsed below 0.04 at a constant learning rate), so training stops at 800k.
     Training stops at exactly ``total_steps`` (see ``StopAtTotalSteps`` in :func:`train`), so
     this preset ends with the 800k checkpoint of that run: two runs' 800k checkpoints had the
-    same sha256 as the shipped file. On a fresh evaluation stream (seed 1, 200 episodes) the
-    shipped expert scores 0.855 / 0.610.
+    same sha256 as the shipped file on the machine that trained it. On a fresh evaluation stream
+    (seed 1, 200 episodes) the shipped expert scores 0.855 / 0.610. On another CPU the same
+    command gives other weights (float rounding of other kernels, amplified by PPO) and, in the
+    one rerun measured, a weaker expert, 0.370 / 0.200 (``results/ant_locomotion_rerun``): the
+    shipped file, not a retraining, is the expert every dataset uses.
     """
 
     total_steps: int = 800_000
@@ -93,7 +96,8 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
 
     A resumed run continues from the last checkpoint with fresh env states and a fresh rollout
     (SB3 saves neither), so it is close to, not bit-identical with, an uninterrupted run; an
-    uninterrupted run is deterministic (same seed, same weights, checked for the shipped file).
+    uninterrupted run is deterministic on one machine (same seed, same weights, checked for the
+    shipped file), not across CPUs (``results/ant_locomotion_rerun``).
     """
     import torch
     from stable_baselines3 import PPO
