@@ -46,7 +46,7 @@ from agents.models.controller import freeze
 from agents.pretrain import ANT_PRETRAIN_PRESETS, LR_SCHEDULES, PRECISIONS, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
-from agents.training_utils import CsvLog, resolve_device, set_threads, tuples_to_lists, write_text_atomic
+from agents.training_utils import CsvLog, machine_description, resolve_device, set_threads, tuples_to_lists, write_text_atomic
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 from hier_envs.tasks import grid_composition_task_sets
@@ -332,7 +332,9 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
         "composition": composition,
         "expert": expert,
         "controlled_layer": model.config.controlled_layer,
+        "datasets": {"D": d_data.provenance(), "Dstar": dstar_data.provenance()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "machine": machine_description(),
         "command": " ".join(sys.argv),
     }
     write_report(results, out_dir)

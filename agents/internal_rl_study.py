@@ -60,7 +60,8 @@ from agents.train_metacontroller import (
     train_metacontroller,
 )
 from agents.training_utils import (
-    CsvLog, check_non_negative_ints, check_positive_ints, resolve_device, set_threads, write_text_atomic,
+    CsvLog, check_non_negative_ints, check_positive_ints, machine_description, resolve_device, set_threads,
+    write_text_atomic,
 )
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
@@ -379,7 +380,9 @@ def run_internal_rl_study(
         "rate_distortion": sweep,
         "distortion_references": references,
         "throughput": throughput,
+        "dstar": dstar.provenance(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "machine": machine_description(),
         "command": " ".join(sys.argv),
     }
     write_internal_rl_report(results, out_dir)

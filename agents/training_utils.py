@@ -9,6 +9,7 @@ import copy
 import csv
 import math
 import os
+import platform
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from hier_envs.atomic_io import write_text_atomic
 
 __all__ = [
     "CsvLog", "batch_to_device", "check_episode_batches", "check_non_negative_ints", "check_numbers",
-    "check_positive_ints", "check_same_inputs", "model_device",
+    "check_positive_ints", "check_same_inputs", "machine_description", "model_device",
     "model_on_device", "resolve_device", "seed_everything", "set_threads", "write_text_atomic",
 ]
 
@@ -96,6 +97,29 @@ def check_numbers(config: object, bounds: Mapping[str, str]) -> None:
             requirement = {"> 0": "finite and > 0", ">= 0": "finite and >= 0", "finite": "finite"}.get(
                 allowed, f"in {allowed}")
             raise ValueError(f"{where} must be {requirement}, got {value!r}")
+
+
+def machine_description() -> dict[str, Any]:
+    """The platform, CPU model and vector-unit flags a result was computed on (SPEC B5).
+
+    Why: the same seed gives the same numbers only on the same kind of CPU; another CPU's kernels
+    round differently and the difference compounds over training (``results/fresh_machine_check``,
+    ``results/ant_locomotion_rerun``). Recording the CPU tells a reader which comparisons can be
+    bit for bit. Linux reads ``/proc/cpuinfo``; elsewhere the CPU fields are empty.
+    """
+    model, flags = "", []
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = sorted(flag for flag in value.split() if flag.startswith(("avx", "amx", "fma", "f16c")))
+    return {"platform": platform.platform(), "cpu_model": model, "cpu_vector_flags": flags,
+            "cpu_count": os.cpu_count(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def seed_everything(seed: int) -> None:

@@ -7,7 +7,7 @@ Everything here is generated from the results folder, never typed by hand::
       summary.csv, summary.md                 written by write_report
       learning_curves_<env>.png               success vs training episodes, 95% bootstrap band
       learning_curves_<env>_logx.png          the same on a log x axis (paper Fig. A5 style)
-      manifest.json                           command, preset, versions, git commit, wall time
+      manifest.json                           command, preset, versions, git commit, machine (CPU), wall time
 
 Run JSON schema (``RUN_SCHEMA_VERSION`` 1)::
 
@@ -68,6 +68,7 @@ from benchmarks.stats import (
     probability_of_improvement_ci,
     stratified_bootstrap_ci,
 )
+from agents.training_utils import machine_description
 from hier_envs.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 __all__ = [
@@ -591,6 +592,7 @@ def write_manifest(
         "versions": _versions(),
         "git": _git_state(Path(__file__).resolve().parents[1]),
         "platform": {"system": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count()},
+        "machine": machine_description(),
         "wall_s": float(wall_s),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "history": history,

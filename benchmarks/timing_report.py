@@ -10,7 +10,6 @@ printed, and the JSON is written atomically when ``config.out`` is set.
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.training_utils import machine_description
 from hier_envs.atomic_io import write_json_atomic
 
 __all__ = ["markdown_table", "provenance", "publish_report"]
@@ -35,7 +35,7 @@ def provenance(**extra_versions: str) -> dict[str, Any]:
             "gymnasium": gym.__version__,
             **extra_versions,
         },
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count()},
+        "machine": machine_description(),
         "command": " ".join(sys.argv),
     }
 

@@ -202,6 +202,18 @@ class EpisodeDataset:
         """Digest of the data arrays (see :func:`arrays_sha256`)."""
         return arrays_sha256(self.arrays())
 
+    def provenance(self) -> dict[str, Any]:
+        """What a result built on this dataset records of it: its sha256, env, generator, sizes,
+        discarded failures and generation time (from the metadata, None where absent), so a rerun
+        elsewhere can check it trained on the same data before comparing numbers."""
+        counts = self.metadata.get("counts", {})
+        return {
+            "sha256": self.sha256, "env_id": self.metadata.get("env_id"), "generator": self.metadata.get("generator"),
+            "episodes": self.n_episodes, "steps": self.n_steps,
+            "discarded_failures": counts.get("discarded_failures"),
+            "generation_seconds": self.metadata.get("generation_seconds"),
+        }
+
     def __len__(self) -> int:
         return self.n_episodes
 

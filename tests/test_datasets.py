@@ -433,3 +433,15 @@ def test_split_requires_a_seed(noisy, seed):
     """seed=None would give a different split on every call."""
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         noisy.split(0.25, seed=seed)
+
+
+def test_dataset_provenance_records_digest_sizes_and_generation():
+    """What a study's results.json records of each dataset: enough to check two runs used the same data."""
+    from hier_envs.datasets import generate_grid_dataset
+
+    dataset = generate_grid_dataset(5, 0.1, 3, progress=False)
+    record = dataset.provenance()
+    assert record["sha256"] == dataset.sha256 and (record["episodes"], record["steps"]) == (5, dataset.n_steps)
+    assert record["env_id"] == "HierGrid-Pretrain-v0" and record["generation_seconds"] >= 0
+    assert record["discarded_failures"] == dataset.metadata["counts"]["discarded_failures"]
+    assert generate_grid_dataset(5, 0.1, 4, progress=False).provenance()["sha256"] != record["sha256"]

@@ -38,6 +38,15 @@ def test_base_model_study_writes_a_parsable_report(base_study):
         assert sum(row["endings"].values()) == row["episodes"]
         assert row["endings"]["success"] == round(row["success_rate"] * row["episodes"])
     assert "unsuccessful endings" in report
+    # what the numbers were computed from and on: the data files' digests and the CPU
+    from hier_envs.datasets import load_dataset
+
+    for key, name in (("D", "data_D.npz"), ("Dstar", "data_Dstar.npz")):
+        stored = load_dataset(root / "run" / name)
+        assert saved["datasets"][key]["sha256"] == stored.sha256
+        assert saved["datasets"][key]["episodes"] == stored.n_episodes and saved["datasets"][key]["steps"] == stored.n_steps
+    assert saved["datasets"]["D"]["sha256"] != saved["datasets"]["Dstar"]["sha256"]
+    assert saved["machine"]["cpu_count"] >= 1 and saved["machine"]["torch_cpu_capability"]
 
 
 def test_ant_base_model_study_runs_end_to_end(tmp_path):
@@ -100,6 +109,9 @@ def test_grid_internal_rl_study_runs_reports_references_and_resumes(base_study, 
     config = dataclasses.replace(INTERNAL_RL_STUDY_PRESETS["smoke"], rl_seeds=(0,), sweep_cotrain=False)
     args = (config, root / "run" / "base_model" / "model.pt", root / "run" / "data_Dstar.npz", root / "irl_run")
     results = run_internal_rl_study(*args, root / "irl_out", progress=False)
+    from hier_envs.datasets import load_dataset
+
+    assert results["dstar"]["sha256"] == load_dataset(args[2]).sha256 and results["machine"]["platform"]
     references = results["distortion_references"]
     assert references["per_subgoal"]["controllers"] == 4
     assert references["per_task"]["controllers"] == len(set(_distinct_tasks(root)))  # train and held-out D* tasks

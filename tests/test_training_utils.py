@@ -1,7 +1,10 @@
 """Shared trainer utilities (agents/training_utils.py): numeric config checks across the configs."""
 
+import json
+
 import numpy as np
 import pytest
+import torch
 
 from agents.baselines.compile_latent import CompileTrainConfig
 from agents.controllers import ControllerConfig
@@ -68,3 +71,15 @@ def test_resolve_device_refuses_a_gpu_this_machine_lacks():
     else:
         with pytest.raises(ValueError, match="'cuda': CUDA is not available here"):
             resolve_device("cuda")
+
+
+def test_machine_description_names_the_cpu_kernels_results_depend_on():
+    """SPEC B5: a seeded run reproduces bit for bit only on the same kind of CPU, so results record it."""
+    from agents.training_utils import machine_description
+
+    machine = machine_description()
+    assert machine["cpu_count"] >= 1 and machine["platform"]
+    assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert all(flag.startswith(("avx", "amx", "fma", "f16c")) for flag in machine["cpu_vector_flags"])
+    assert machine["cpu_vector_flags"] == sorted(machine["cpu_vector_flags"])
+    json.dumps(machine)  # stored in results.json
