@@ -177,6 +177,37 @@ def test_training_smoke_exports_what_sb3_predicts(tmp_path):
         train(dataclasses.replace(config, seed=99), tmp_path / "run", tmp_path / "w3.npz", progress=False)
 
 
+def test_training_exports_the_checkpoint_the_expert_scores_best(tmp_path, monkeypatch):
+    """``select_episodes``: every checkpoint drives the expert on the pretraining tasks and the
+    best is exported, not the last (the rerun in results/ant_locomotion_rerun peaked at 400k of 800k)."""
+    from hier_envs.experts import ant_expert
+    from hier_envs.experts.train_ant_locomotion import PRESETS, export_latest, train
+
+    config = dataclasses.replace(PRESETS["smoke"], select_episodes=1)
+    real_evaluate = ant_expert.evaluate_ant_expert
+    calls = []
+
+    def scripted(env_id, n_episodes, seed, policy=None):
+        result = real_evaluate(env_id, n_episodes, seed, policy=policy)  # the real expert runs ...
+        calls.append((env_id, n_episodes, seed, policy.meta["num_timesteps"]))
+        return {**result, "success_rate": 0.5 if policy.meta["num_timesteps"] == 500 else 0.25}  # ... scores scripted
+
+    monkeypatch.setattr(ant_expert, "evaluate_ant_expert", scripted)
+    weights = LocomotionPolicy.load(train(config, tmp_path / "run", tmp_path / "w.npz", progress=False))
+    assert calls == [("HierAnt-Pretrain-v0", 1, 0, 500), ("HierAnt-Pretrain-v0", 1, 0, 1000)]  # never HierAnt-v0
+    assert weights.meta["num_timesteps"] == 500
+    assert [(row["steps"], row["selected"]) for row in weights.meta["selection"]] == [(500, True), (1000, False)]
+    assert json.loads((tmp_path / "run" / "selection.json").read_text())["checkpoints"] == weights.meta["selection"]
+    at500 = tmp_path / "at500" / "checkpoints"
+    at500.mkdir(parents=True)
+    for name in ("ppo_500_steps.zip", "ppo_vecnormalize_500_steps.pkl"):
+        (at500 / name).symlink_to(tmp_path / "run" / "checkpoints" / name)
+    exported = LocomotionPolicy.load(export_latest(config, tmp_path / "at500", tmp_path / "w500.npz"))
+    assert exported.meta["sha256"] == weights.meta["sha256"]  # the 500-step checkpoint, exactly
+    with pytest.raises(ValueError, match="select_episodes"):
+        dataclasses.replace(config, select_episodes=-1)
+
+
 def test_weights_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_ant_locomotion"):
         LocomotionPolicy.load(tmp_path / "missing.npz")
@@ -442,4 +473,4 @@ def test_resume_skips_a_truncated_checkpoint_pair(tmp_path):
     with pytest.warns(UserWarning, match="skipping unreadable checkpoint") as record:
         assert _latest_checkpoint(tmp_path / "run") == good
     skipped = [str(warning.message).split()[3] for warning in record]
-    assert skipped == ["ppo_300_steps.zip", "ppo_200_steps.zip"]  # newest first, both refused
+    assert skipped == ["ppo_200_steps.zip", "ppo_300_steps.zip"]  # both refused (checked oldest first)

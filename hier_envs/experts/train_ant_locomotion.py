@@ -6,7 +6,9 @@
 ``checkpoint_every`` steps (re-running the same command resumes from the last checkpoint) and
 finally exports the policy as numpy arrays to ``--weights`` (default: the file shipped in the
 package, :data:`~hier_envs.experts.ant_locomotion.WEIGHTS_PATH`), which the expert loads without
-torch. ``--export-only`` re-exports the latest checkpoint.
+torch. The exported checkpoint is the one the expert scores best on the pretraining tasks
+(``LocomotionTrainConfig.select_episodes``; scores in ``RUN_DIR/selection.json``).
+``--export-only`` re-exports the latest checkpoint.
 
 Checkpoints are written atomically (SPEC B4; STYLE "checkpoints written in place"): each file of
 a pair goes to a temporary name and is renamed into place, normaliser first, so a run killed
@@ -49,12 +51,15 @@ class LocomotionTrainConfig:
       (0.725 / 0.45 at 1M, 0.65 / 0.525 at 1.2M, 0.20 / 0.10 at 1.4M, while the action std
       collapsed below 0.04 at a constant learning rate), so training stops at 800k.
     Training stops at exactly ``total_steps`` (see ``StopAtTotalSteps`` in :func:`train`), so
-    this preset ends with the 800k checkpoint of that run: two runs' 800k checkpoints had the
-    same sha256 as the shipped file on the machine that trained it. On a fresh evaluation stream
-    (seed 1, 200 episodes) the shipped expert scores 0.855 / 0.610. On another CPU the same
-    command gives other weights (float rounding of other kernels, amplified by PPO) and, in the
-    one rerun measured, a weaker expert, 0.370 / 0.200 (``results/ant_locomotion_rerun``): the
-    shipped file, not a retraining, is the expert every dataset uses.
+    that run's last checkpoint is its 800k one, the shipped file: two runs' 800k checkpoints had
+    the same sha256 on the machine that trained it. It was the best of the checkpoints checked
+    then (600k onwards) on the pretraining tasks, the rule ``select_episodes`` now applies to
+    every checkpoint; its 200k and 400k checkpoints were not checked. On a fresh evaluation
+    stream (seed 1, 200 episodes) the shipped expert scores 0.855 / 0.610. On another CPU the same
+    command gives other weights (float rounding of other kernels, amplified by PPO): a rerun's
+    last checkpoint scored 0.370 / 0.200, its best (400k) 0.71 / 0.50 over 100 episodes
+    (``results/ant_locomotion_rerun``). The shipped file, not a retraining, is the expert every
+    dataset uses.
     """
 
     total_steps: int = 800_000
@@ -72,11 +77,28 @@ class LocomotionTrainConfig:
     seed: int = 1
     lateral_cost_weight: float = 0.5
     """Weight of the speed across the commanded direction in the training reward (AntDirectionEnv)."""
+    select_episodes: int = 40
+    """After training, every checkpoint drives the expert for this many episodes of
+    ``HierAnt-Pretrain-v0`` (the pretraining tasks, never ``HierAnt-v0``; evaluation seed
+    ``select_seed``) and the best one is exported (ties: the later one); 0 exports the last
+    checkpoint. Why: the policy's quality swings between checkpoints and falls after its peak
+    at a constant learning rate, and where the peak lies depends on the machine (a rerun on
+    another CPU peaked at 400k, ``results/ant_locomotion_rerun``). This is SB3's "keep the best
+    model" practice (``EvalCallback``), scored on the task the expert serves, and the rule by
+    which the shipped checkpoint was picked by hand (40-episode checks, seed 0)."""
+    select_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("select_episodes", "select_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"LocomotionTrainConfig.{name} must be an int >= 0, got {value!r}")
 
 
 PRESETS = {
     "smoke": dataclasses.replace(LocomotionTrainConfig(), total_steps=1000, n_envs=2, n_steps=256,
-                                 batch_size=256, n_epochs=1, checkpoint_every=500, hidden=(32, 32)),
+                                 batch_size=256, n_epochs=1, checkpoint_every=500, hidden=(32, 32),
+                                 select_episodes=0),
     "default": LocomotionTrainConfig(),
 }
 
@@ -159,8 +181,39 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
         callback = CallbackList([AtomicCheckpoints(), StopAtTotalSteps()])
         model.learn(remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress)
         _save_checkpoint(model, venv, checkpoint_dir, model.num_timesteps)
-    export_policy(model, venv, weights_path, config, extra={"train_seconds_this_run": round(time.time() - start, 1)})
+    extra: dict = {"train_seconds_this_run": round(time.time() - start, 1)}
+    if config.select_episodes:
+        selected, extra["selection"] = select_checkpoint(config, run_dir)
+        venv.close()
+        model, venv = _load_checkpoint(selected, _make_vec_env(config))
+    export_policy(model, venv, weights_path, config, extra=extra)
     return weights_path
+
+
+def select_checkpoint(config: LocomotionTrainConfig, run_dir: Path) -> tuple[tuple[Path, Path], list[dict]]:
+    """Score every readable checkpoint of ``run_dir`` with the expert on ``HierAnt-Pretrain-v0``
+    (``config.select_episodes`` episodes, seed ``config.select_seed``; each exported to
+    ``run_dir/selection/``) and return the best pair and the scores, also written to
+    ``run_dir/selection.json`` (see ``LocomotionTrainConfig.select_episodes``)."""
+    from hier_envs.experts import ant_expert
+
+    scored = []
+    for steps, model_path, normaliser in _readable_checkpoints(run_dir):
+        model, venv = _load_checkpoint((model_path, normaliser), _make_vec_env(config))
+        weights = run_dir / "selection" / f"ant_locomotion_{steps}.npz"
+        export_policy(model, venv, weights, config)
+        venv.close()
+        result = ant_expert.evaluate_ant_expert("HierAnt-Pretrain-v0", config.select_episodes, config.select_seed,
+                                                policy=LocomotionPolicy.load(weights))
+        scored.append(({"steps": steps, "success_rate": result["success_rate"], "outcomes": result["outcomes"]},
+                       (model_path, normaliser)))
+    if not scored:
+        raise FileNotFoundError(f"no readable checkpoint in {run_dir / 'checkpoints'} to select from")
+    best = max(range(len(scored)), key=lambda i: (scored[i][0]["success_rate"], scored[i][0]["steps"]))
+    records = [{**record, "selected": i == best} for i, (record, _) in enumerate(scored)]
+    write_json_atomic(run_dir / "selection.json", {"env_id": "HierAnt-Pretrain-v0", "episodes": config.select_episodes,
+                                                   "seed": config.select_seed, "checkpoints": records})
+    return scored[best][1], records
 
 
 def export_latest(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path) -> Path:
@@ -189,24 +242,33 @@ def _save_checkpoint(model, normaliser, checkpoint_dir: Path, steps: int) -> tup
 
 
 def _latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
-    """(model zip, observation-normaliser pickle) of the newest checkpoint that reads back whole.
+    """(model zip, observation-normaliser pickle) of the newest checkpoint that reads back whole,
+    or None (:func:`_readable_checkpoints`), so a resume falls back to the previous checkpoint
+    instead of failing."""
+    readable = _readable_checkpoints(run_dir)
+    return (readable[-1][1], readable[-1][2]) if readable else None
 
-    Newest first, a pair is used only if the zip passes its CRC check and the pickle loads; a
+
+def _readable_checkpoints(run_dir: Path) -> list[tuple[int, Path, Path]]:
+    """``(steps, model zip, normaliser pickle)`` of every checkpoint pair that reads back whole,
+    oldest first. A pair is used only if the zip passes its CRC check and the pickle loads; a
     truncated or corrupt pair (a kill while an older version wrote in place) is skipped with a
-    warning, so a resume falls back to the previous checkpoint instead of failing.
-    """
+    warning."""
     found = []
     for path in (run_dir / "checkpoints").glob("ppo_*_steps.zip"):
         steps = int(path.stem.split("_")[1])
         normaliser = run_dir / "checkpoints" / f"ppo_vecnormalize_{steps}_steps.pkl"
         if normaliser.is_file():
             found.append((steps, path, normaliser))
-    for _, model_path, normaliser in sorted(found, reverse=True):
+    readable = []
+    for steps, model_path, normaliser in sorted(found):
         problem = _unreadable_checkpoint(model_path, normaliser)
         if problem is None:
-            return model_path, normaliser
-        warnings.warn(f"skipping unreadable checkpoint {model_path.name} / {normaliser.name}: {problem}", stacklevel=2)
-    return None
+            readable.append((steps, model_path, normaliser))
+        else:
+            warnings.warn(f"skipping unreadable checkpoint {model_path.name} / {normaliser.name}: {problem}",
+                          stacklevel=2)
+    return readable
 
 
 def _unreadable_checkpoint(model_path: Path, normaliser: Path) -> str | None:
