@@ -4,8 +4,8 @@ The trainers that steer a *frozen* base model at layer ``l`` — ground-truth co
 A§4.2), the metacontroller (A§5) and the CompILE baseline — read ``e_{1:T,l}`` of every training
 batch. With the lower blocks frozen and causal, an episode's residual is the same tensor at every
 optimiser step, so recomputing it per batch is waste: on the grid `default` metacontroller it
-is about a seventh of a step (1 thread: 0.367 s per step with the table against 0.428 s, after a
-9.1 s build; ``results/lower_residuals_speed.json``, README "Pipeline"). :class:`LowerResiduals` computes it once, chunk by chunk, and
+is about a fifth of a step (1 thread: 0.360 s per step with the table against 0.452 s, after a
+9.5 s build; ``results/lower_residuals_speed.json``, README "Pipeline"). :class:`LowerResiduals` computes it once, chunk by chunk, and
 gathers padded batches from a flat ``(steps, W)`` table.
 
 Where the table would exceed ``max_bytes`` (long ant datasets), it falls back to computing each

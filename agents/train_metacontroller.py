@@ -252,6 +252,13 @@ def train_metacontroller(
     ``benchmarks/lower_residuals_speed.py`` does to time the table against it).
     """
     device = resolve_device(device)
+    if residual_table_max_bytes is not None:
+        if config.cotrain:
+            raise ValueError("residual_table_max_bytes applies to a frozen base model's residual table; this run "
+                             "co-trains the base model (cotrain=True), which has no table")
+        if isinstance(residual_table_max_bytes, bool) or not isinstance(residual_table_max_bytes, int) \
+                or residual_table_max_bytes < 0:
+            raise ValueError(f"residual_table_max_bytes must be None or an int >= 0, got {residual_table_max_bytes!r}")
     set_threads(config.num_threads)
     run_dir = Path(run_dir)
     final_path, latest_path = run_dir / "metacontroller.pt", run_dir / "latest.pt"

@@ -118,8 +118,10 @@ def machine_description() -> dict[str, Any]:
             model = value.strip()
         elif key.strip() == "flags" and not flags:
             flags = sorted(flag for flag in value.split() if flag.startswith(("avx", "amx", "fma", "f16c")))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"platform": platform.platform(), "cpu_model": model, "cpu_vector_flags": flags,
-            "cpu_count": os.cpu_count(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_count": os.cpu_count(), "usable_cpus": usable,  # fewer under taskset / a container's limit
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def seed_everything(seed: int) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/batch_assembly_speed.py`: make `import benchmarks` work
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import tyro
 
 from agents.base_model_study import DATA_PRESETS
 from agents.pretrain import PRETRAIN_PRESETS, BatchPrefetcher, LengthBucketSampler
+from agents.training_utils import check_non_negative_ints, check_positive_ints, set_threads
 from benchmarks.timing_report import markdown_table, provenance, publish_report
 from hier_envs.datasets import generate_grid_dataset
 
@@ -47,7 +47,8 @@ class BatchAssemblySpeedConfig:
     prefetch_depths: tuple[int, ...] = (0, 2, 4)
     """Worker threads of ``BatchPrefetcher`` (0: assembled in the calling thread)."""
     batches: int = 40
-    """Batches timed per measurement (after 3 warm-up batches)."""
+    """Batches timed per measurement, after 3 warm-up batches (plus one per prefetching worker, so
+    the batches the workers had ready at the start are not timed as free)."""
     rounds: int = 3
     seed: int = 0
     out: Path | None = None
@@ -55,10 +56,8 @@ class BatchAssemblySpeedConfig:
 
 
 def _check(config: BatchAssemblySpeedConfig) -> None:
-    for name in ("episodes", "prefetch_batch_size", "batches", "rounds"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"BatchAssemblySpeedConfig.{name} must be an int >= 1, got {value!r}")
+    check_positive_ints(config, ("episodes", "prefetch_batch_size", "batches", "rounds"))
+    check_non_negative_ints(config, ("seed",))
     if not config.batch_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in config.batch_sizes):
         raise ValueError(f"BatchAssemblySpeedConfig.batch_sizes must be ints >= 1, got {config.batch_sizes!r}")
     if not config.prefetch_depths or any(isinstance(d, bool) or not isinstance(d, int) or d < 0
@@ -73,20 +72,21 @@ def time_batch_assembly(config: BatchAssemblySpeedConfig) -> dict[str, Any]:
     dataset = generate_grid_dataset(config.episodes, data_config.d_epsilon, data_config.seed, progress=False)
     sampler = LengthBucketSampler(np.arange(dataset.n_episodes), dataset.episode_lengths,
                                   PRETRAIN_PRESETS["default"].length_buckets)
-    torch.set_num_threads(1)
+    set_threads(1)  # pretraining's tensors are built by numpy; torch only wraps them
 
     def padded_seconds(batch_size: int, rng: np.random.Generator) -> float:
-        for _ in range(3):
-            dataset.padded_batch(sampler.sample(rng, batch_size))
+        draws = [sampler.sample(rng, batch_size) for _ in range(3 + config.batches)]  # drawn outside the clock
+        for indices in draws[:3]:
+            dataset.padded_batch(indices)
         started = time.perf_counter()
-        for _ in range(config.batches):
-            dataset.padded_batch(sampler.sample(rng, batch_size))
+        for indices in draws[3:]:
+            dataset.padded_batch(indices)
         return (time.perf_counter() - started) / config.batches
 
     def prefetch_seconds(depth: int, rng: np.random.Generator) -> float:
         prefetcher = BatchPrefetcher(dataset, sampler, rng, config.prefetch_batch_size, depth=depth)
         try:
-            for _ in range(3):
+            for _ in range(3 + depth):  # consumed faster than made, the queue is empty after these
                 prefetcher.next()
             started = time.perf_counter()
             for _ in range(config.batches):
@@ -112,17 +112,18 @@ def time_batch_assembly(config: BatchAssemblySpeedConfig) -> dict[str, Any]:
                                   for size in config.batch_sizes},
         "median_prefetcher_s": {str(depth): statistics.median(r["prefetcher_s"][str(depth)] for r in rounds)
                                 for depth in config.prefetch_depths},
-        "cpu_count": len(os.sched_getaffinity(0)), **provenance(torch=torch.__version__),
+        **provenance(torch=torch.__version__),
     }
 
 
 def format_table(report: dict[str, Any]) -> str:
+    """The printed summary: median seconds per batch of each measurement."""
     rows = [[f"padded_batch, {size} episodes", f"{seconds:.4f}"] for size, seconds in report["median_padded_batch_s"].items()]
     rows += [[f"BatchPrefetcher, {report['prefetch_batch_size']} episodes, {depth} workers", f"{seconds:.4f}"]
              for depth, seconds in report["median_prefetcher_s"].items()]
     return markdown_table(
         f"grid D ({report['dataset_episodes']} episodes), seconds per batch (median of {len(report['rounds'])} rounds "
-        f"of {report['batches_per_measurement']} batches, {report['cpu_count']} usable cores)",
+        f"of {report['batches_per_measurement']} batches, {report['machine']['usable_cpus']} usable cores)",
         ["assembly", "s/batch"], rows,
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import tyro
 
+from agents.training_utils import check_non_negative_ints, check_numbers
 from benchmarks.timing_report import markdown_table, provenance, publish_report
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset
 
@@ -43,6 +44,7 @@ class DatasetGenerationSpeedConfig:
 
 
 def _parse(entry: str) -> tuple[str, int]:
+    """``"kind:episodes"`` -> ``(kind, episodes)``; ``ValueError`` naming the entry otherwise."""
     kind, _, episodes = entry.partition(":")
     if kind not in KINDS or not episodes.isdigit() or int(episodes) < 1:
         raise ValueError(f"dataset entry {entry!r} must be 'kind:episodes' with kind in {KINDS} and episodes >= 1")
@@ -50,13 +52,19 @@ def _parse(entry: str) -> tuple[str, int]:
 
 
 def generate(kind: str, episodes: int, config: DatasetGenerationSpeedConfig) -> EpisodeDataset:
+    """One dataset, generated as ``python -m hier_envs.datasets`` generates it (successes only)."""
     if kind == "grid":
         return generate_grid_dataset(episodes, config.grid_epsilon, config.seed, progress=False)
     return generate_ant_dataset(episodes, kind == "ant_sampled", config.seed, progress=False)
 
 
 def time_generation(config: DatasetGenerationSpeedConfig) -> dict[str, Any]:
+    """Each entry's counts and the generator's own wall time, read from the dataset's metadata."""
+    if not config.datasets:
+        raise ValueError("DatasetGenerationSpeedConfig.datasets is empty; name at least one 'kind:episodes'")
     entries = [_parse(entry) for entry in config.datasets]
+    check_non_negative_ints(config, ("seed",))
+    check_numbers(config, {"grid_epsilon": "[0, 1]"})
     rows = []
     for kind, episodes in entries:
         dataset = generate(kind, episodes, config)
@@ -71,6 +79,7 @@ def time_generation(config: DatasetGenerationSpeedConfig) -> dict[str, Any]:
 
 
 def format_table(report: dict[str, Any]) -> str:
+    """The printed summary: one row per dataset."""
     rows = [[f"{r['kind']} ({r['env_id']})", str(r["episodes"]), str(r["discarded_failures"]), f"{r['steps']:,}",
              f"{r['generation_s']:.1f}"] for r in report["datasets"]]
     return markdown_table("expert dataset generation", ["dataset", "episodes", "discarded", "steps", "seconds"], rows)

@@ -28,7 +28,7 @@ import tyro
 from torch import Tensor
 
 from agents.models.hawk import SCAN_CHUNK, SCAN_MIN_LOG_A, rg_lru_scan
-from agents.training_utils import set_threads
+from agents.training_utils import check_non_negative_ints, check_positive_ints, set_threads
 from benchmarks.timing_report import markdown_table, provenance, publish_report
 
 IMPLEMENTATIONS = ("scan", "step_loop")
@@ -77,10 +77,8 @@ def _forward_backward(run: Callable[[Tensor, Tensor], Tensor], log_a: Tensor, in
 
 def time_hawk_scan(config: HawkScanSpeedConfig) -> dict[str, Any]:
     """Median seconds per forward + backward pass of each implementation, and their differences."""
-    for name in ("batch_size", "steps", "width", "repeats", "rounds", "num_threads"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"HawkScanSpeedConfig.{name} must be an int >= 1, got {value!r}")
+    check_positive_ints(config, ("batch_size", "steps", "width", "repeats", "rounds", "num_threads"))
+    check_non_negative_ints(config, ("seed",))
     set_threads(config.num_threads)
     generator = torch.Generator().manual_seed(config.seed)
     shape = (config.batch_size, config.steps, config.width)
@@ -114,6 +112,7 @@ def time_hawk_scan(config: HawkScanSpeedConfig) -> dict[str, Any]:
 
 
 def format_table(report: dict[str, Any]) -> str:
+    """The printed summary: median seconds per pass, the speed-up and the largest differences."""
     shape = report["shape"]
     rows = [[name, f"{seconds:.4f}"] for name, seconds in report["median_s"].items()]
     diff = report["max_abs_difference"]

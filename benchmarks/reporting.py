@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import tyro
 
+from agents.training_utils import machine_description
 from benchmarks.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_REPS,
@@ -68,7 +69,6 @@ from benchmarks.stats import (
     probability_of_improvement_ci,
     stratified_bootstrap_ci,
 )
-from agents.training_utils import machine_description
 from hier_envs.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 __all__ = [
@@ -564,7 +564,7 @@ def write_manifest(
 
     Holds the command, the preset (a dataclass, mapping or name), the versions of Python and
     :data:`VERSION_PACKAGES`, the git commit of this checkout and whether it had uncommitted
-    changes, the platform, and the wall time of this invocation. Earlier invocations of a
+    changes, the machine (platform, CPU and its vector units), and the wall time of this invocation. Earlier invocations of a
     resumed folder are kept under ``"history"`` (their command, preset name, wall time, date).
     """
     if not _is_number(wall_s) or wall_s < 0:
@@ -591,8 +591,7 @@ def write_manifest(
         "preset": preset_json,
         "versions": _versions(),
         "git": _git_state(Path(__file__).resolve().parents[1]),
-        "platform": {"system": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count()},
-        "machine": machine_description(),
+        "machine": {**machine_description(), "architecture": platform.machine()},
         "wall_s": float(wall_s),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "history": history,

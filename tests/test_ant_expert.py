@@ -181,7 +181,7 @@ def test_training_exports_the_checkpoint_the_expert_scores_best(tmp_path, monkey
     """``select_episodes``: every checkpoint drives the expert on the pretraining tasks and the
     best is exported, not the last (the rerun in results/ant_locomotion_rerun peaked at 400k of 800k)."""
     from hier_envs.experts import ant_expert
-    from hier_envs.experts.train_ant_locomotion import PRESETS, export_latest, train
+    from hier_envs.experts.train_ant_locomotion import PRESETS, export_latest, export_selected, train
 
     config = dataclasses.replace(PRESETS["smoke"], select_episodes=1)
     real_evaluate = ant_expert.evaluate_ant_expert
@@ -204,8 +204,32 @@ def test_training_exports_the_checkpoint_the_expert_scores_best(tmp_path, monkey
         (at500 / name).symlink_to(tmp_path / "run" / "checkpoints" / name)
     exported = LocomotionPolicy.load(export_latest(config, tmp_path / "at500", tmp_path / "w500.npz"))
     assert exported.meta["sha256"] == weights.meta["sha256"]  # the 500-step checkpoint, exactly
+    # --export-only makes the same choice from the same folder
+    assert LocomotionPolicy.load(export_selected(config, tmp_path / "run", tmp_path / "e.npz")).meta["sha256"] \
+        == weights.meta["sha256"]
+    # the selection fields do not identify the run: the folder accepts other values (and an older
+    # config.json without them), and 0 exports the last checkpoint
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    for key in ("select_episodes", "select_seed"):
+        stored.pop(key)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
+    last = LocomotionPolicy.load(train(dataclasses.replace(config, select_episodes=0), tmp_path / "run",
+                                       tmp_path / "last.npz", progress=False))
+    assert last.meta["num_timesteps"] == 1000 and "selection" not in last.meta
     with pytest.raises(ValueError, match="select_episodes"):
         dataclasses.replace(config, select_episodes=-1)
+
+
+def test_checkpoint_selection_breaks_ties_toward_the_later_checkpoint(tmp_path, monkeypatch):
+    from hier_envs.experts import ant_expert
+    from hier_envs.experts.train_ant_locomotion import PRESETS, select_checkpoint, train
+
+    config = PRESETS["smoke"]
+    train(config, tmp_path / "run", tmp_path / "w.npz", progress=False)  # checkpoints at 500 and 1,000 steps
+    monkeypatch.setattr(ant_expert, "evaluate_ant_expert",
+                        lambda env_id, n, seed, policy=None: {"success_rate": 0.5, "outcomes": {"success": n}})
+    (model_path, _), records = select_checkpoint(dataclasses.replace(config, select_episodes=3), tmp_path / "run")
+    assert model_path.name == "ppo_1000_steps.zip" and [r["selected"] for r in records] == [False, True]
 
 
 def test_weights_file_errors(tmp_path):

@@ -447,3 +447,25 @@ def test_train_config_refuses_values_that_would_train_nothing_or_something_else(
 def test_architecture_config_refuses_bad_numbers(overrides, error):
     with pytest.raises(error, match=next(iter(overrides))):
         MetacontrollerConfig(**overrides)
+
+
+def test_residual_table_cap_is_refused_where_it_cannot_apply(tmp_path):
+    """``residual_table_max_bytes`` caps the frozen model's residual table: a co-trained base model
+    has none, and a cap that is not an int >= 0 names the keyword, before anything trains."""
+    import dataclasses
+
+    from agents.models.base_models import build_base_model
+    from agents.models.transformer import TRANSFORMER_PRESETS
+    from agents.train_metacontroller import METACONTROLLER_PRESETS, train_metacontroller
+    from hier_envs.datasets import generate_grid_dataset
+
+    smoke = METACONTROLLER_PRESETS["smoke"]
+    model = build_base_model(TRANSFORMER_PRESETS["smoke"])
+    dataset = generate_grid_dataset(3, 0.0, 0, progress=False)
+    with pytest.raises(ValueError, match="co-trains"):
+        train_metacontroller(dataclasses.replace(smoke, cotrain=True), model, dataset, tmp_path / "a", progress=False,
+                             residual_table_max_bytes=0)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="residual_table_max_bytes"):
+            train_metacontroller(smoke, model, dataset, tmp_path / "b", progress=False, residual_table_max_bytes=bad)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

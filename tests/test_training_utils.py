@@ -1,6 +1,7 @@
 """Shared trainer utilities (agents/training_utils.py): numeric config checks across the configs."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,4 +83,8 @@ def test_machine_description_names_the_cpu_kernels_results_depend_on():
     assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert all(flag.startswith(("avx", "amx", "fma", "f16c")) for flag in machine["cpu_vector_flags"])
     assert machine["cpu_vector_flags"] == sorted(machine["cpu_vector_flags"])
+    assert 1 <= machine["usable_cpus"] <= machine["cpu_count"]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and " avx" in cpuinfo.read_text():  # x86 Linux: the flags are read, not left empty
+        assert "avx" in machine["cpu_vector_flags"] and machine["cpu_model"]
     json.dumps(machine)  # stored in results.json

@@ -23,7 +23,7 @@ what the uninterrupted run did next (tested for every baseline: same curve, same
 
 Cost (``benchmarks/sb3_checkpoint_cost.py`` → ``results/sb3_checkpoint_cost.json``, this 2-core
 machine, default hyperparameters): the grid DQN checkpoint is 534 MB, 528 MB of it the
-100,000-transition replay buffer, and takes 1–3 s to write and about 2 s to load; RecurrentPPO's
+100,000-transition replay buffer, and takes 1–2.5 s to write and about 1 s to load; RecurrentPPO's
 is 12.6 MB and takes under 0.1 s. Hence the default interval of 10 minutes in
 :func:`agents.baselines.sb3_agents.train_sb3_baseline`.
 

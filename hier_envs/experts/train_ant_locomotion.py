@@ -8,7 +8,7 @@ finally exports the policy as numpy arrays to ``--weights`` (default: the file s
 package, :data:`~hier_envs.experts.ant_locomotion.WEIGHTS_PATH`), which the expert loads without
 torch. The exported checkpoint is the one the expert scores best on the pretraining tasks
 (``LocomotionTrainConfig.select_episodes``; scores in ``RUN_DIR/selection.json``).
-``--export-only`` re-exports the latest checkpoint.
+``--export-only`` exports the same choice from the checkpoints so far without training.
 
 Checkpoints are written atomically (SPEC B4; STYLE "checkpoints written in place"): each file of
 a pair goes to a temporary name and is renamed into place, normaliser first, so a run killed
@@ -152,7 +152,7 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     config_dict = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as stored
-    if config_path.exists() and json.loads(config_path.read_text()) != config_dict:
+    if config_path.exists() and _training_fields(json.loads(config_path.read_text())) != _training_fields(config_dict):
         raise ValueError(f"{run_dir} holds a run with another config ({config_path}); use a new --run-dir")
     write_json_atomic(config_path, config_dict)
     latest = _latest_checkpoint(run_dir)
@@ -194,7 +194,8 @@ def select_checkpoint(config: LocomotionTrainConfig, run_dir: Path) -> tuple[tup
     """Score every readable checkpoint of ``run_dir`` with the expert on ``HierAnt-Pretrain-v0``
     (``config.select_episodes`` episodes, seed ``config.select_seed``; each exported to
     ``run_dir/selection/``) and return the best pair and the scores, also written to
-    ``run_dir/selection.json`` (see ``LocomotionTrainConfig.select_episodes``)."""
+    ``run_dir/selection.json`` (see ``LocomotionTrainConfig.select_episodes``). Equal scores go to
+    the later checkpoint: 40 episodes cannot separate them, and it has trained longer."""
     from hier_envs.experts import ant_expert
 
     scored = []
@@ -214,6 +215,26 @@ def select_checkpoint(config: LocomotionTrainConfig, run_dir: Path) -> tuple[tup
     write_json_atomic(run_dir / "selection.json", {"env_id": "HierAnt-Pretrain-v0", "episodes": config.select_episodes,
                                                    "seed": config.select_seed, "checkpoints": records})
     return scored[best][1], records
+
+
+SELECTION_FIELDS = ("select_episodes", "select_seed")
+"""Config fields that choose which checkpoint is exported, not how training runs: a run folder
+accepts other values for them (and folders made before they existed)."""
+
+
+def _training_fields(config_dict: dict) -> dict:
+    return {key: value for key, value in config_dict.items() if key not in SELECTION_FIELDS}
+
+
+def export_selected(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path) -> Path:
+    """Export what :func:`train` exports from ``run_dir``'s checkpoints, without training: the
+    checkpoint :func:`select_checkpoint` picks, or the latest with ``select_episodes`` 0."""
+    if not config.select_episodes:
+        return export_latest(config, run_dir, weights_path)
+    selected, selection = select_checkpoint(config, run_dir)
+    model, venv = _load_checkpoint(selected, _make_vec_env(config))
+    export_policy(model, venv, weights_path, config, extra={"selection": selection})
+    return weights_path
 
 
 def export_latest(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path) -> Path:
@@ -326,14 +347,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--lateral-cost-weight", type=float, default=None)
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--export-only", action="store_true", help="export the latest checkpoint and stop")
+    parser.add_argument("--select-episodes", type=int, default=None,
+                        help="expert episodes scoring each checkpoint (0: export the last checkpoint)")
+    parser.add_argument("--export-only", action="store_true",
+                        help="export without training (the selected checkpoint, or the latest with --select-episodes 0)")
     args = parser.parse_args(argv)
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("total_steps", args.total_steps), ("seed", args.seed),
-                                   ("lateral_cost_weight", args.lateral_cost_weight)) if v is not None}
+                                   ("lateral_cost_weight", args.lateral_cost_weight),
+                                   ("select_episodes", args.select_episodes)) if v is not None}
     config = dataclasses.replace(config, **overrides)
     if args.export_only:
-        path = export_latest(config, args.run_dir, args.weights)
+        path = export_selected(config, args.run_dir, args.weights)
     else:
         path = train(config, args.run_dir, args.weights, progress=not args.no_progress)
     print(f"locomotion policy written to {path}")
