@@ -27,7 +27,7 @@ import tyro
 
 from agents.base_model_study import DATA_PRESETS
 from agents.pretrain import PRECISIONS, PRETRAIN_PRESETS, pretrain
-from agents.training_utils import CsvLog
+from agents.training_utils import CsvLog, check_positive_ints
 from benchmarks.timing_report import markdown_table, provenance, publish_report
 from hier_envs.datasets import generate_grid_dataset
 
@@ -48,24 +48,11 @@ class PretrainSpeedConfig:
     """Optional JSON output path."""
 
 
-def _cpu_flags() -> list[str]:
-    """The bfloat16-related CPU flags of this machine (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return sorted(flag for flag in flags if "bf16" in flag or flag.startswith("amx"))
-
-
 def time_pretraining(config: PretrainSpeedConfig) -> dict[str, Any]:
     """Steps per second of each precision, per round (the trainer's own ``elapsed_s``)."""
     if config.preset not in PRETRAIN_PRESETS:
         raise ValueError(f"unknown grid pretraining preset {config.preset!r}; expected one of {sorted(PRETRAIN_PRESETS)}")
-    for name in ("steps", "rounds", "episodes"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"PretrainSpeedConfig.{name} must be an int >= 1, got {value!r}")
+    check_positive_ints(config, ("steps", "rounds", "episodes"))
     data_config = DATA_PRESETS["default"]
     dataset = generate_grid_dataset(config.episodes, data_config.d_epsilon, data_config.seed, progress=False)
     base = dataclasses.replace(PRETRAIN_PRESETS[config.preset], train_steps=config.steps, eval_every=config.steps,
@@ -84,12 +71,16 @@ def time_pretraining(config: PretrainSpeedConfig) -> dict[str, Any]:
                                   "val_action_nll": float(last["val_action_nll"])}
             rounds.append(row)
     median = {precision: statistics.median(r[precision]["steps_per_s"] for r in rounds) for precision in PRECISIONS}
-    return {
+    report = {
         "preset": config.preset, "steps_per_round": config.steps, "batch_size": base.batch_size,
         "num_threads": base.num_threads, "dataset_episodes": config.episodes, "rounds": rounds,
         "median_steps_per_s": median, "speedup_bfloat16": median["bfloat16"] / median["float32"],
-        "cpu_bf16_flags": _cpu_flags(), **provenance(torch=torch.__version__),
+        **provenance(torch=torch.__version__),
     }
+    # the bfloat16 units among the CPU's vector flags (machine_description reads /proc/cpuinfo)
+    report["cpu_bf16_flags"] = [flag for flag in report["machine"]["cpu_vector_flags"]
+                                if "bf16" in flag or flag.startswith("amx")]
+    return report
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -497,4 +497,4 @@ def test_resume_skips_a_truncated_checkpoint_pair(tmp_path):
     with pytest.warns(UserWarning, match="skipping unreadable checkpoint") as record:
         assert _latest_checkpoint(tmp_path / "run") == good
     skipped = [str(warning.message).split()[3] for warning in record]
-    assert skipped == ["ppo_200_steps.zip", "ppo_300_steps.zip"]  # both refused (checked oldest first)
+    assert skipped == ["ppo_300_steps.zip", "ppo_200_steps.zip"]  # newest first, both refused

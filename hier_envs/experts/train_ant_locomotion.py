@@ -181,11 +181,10 @@ def train(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path, prog
         callback = CallbackList([AtomicCheckpoints(), StopAtTotalSteps()])
         model.learn(remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress)
         _save_checkpoint(model, venv, checkpoint_dir, model.num_timesteps)
-    extra: dict = {"train_seconds_this_run": round(time.time() - start, 1)}
+    extra = {"train_seconds_this_run": round(time.time() - start, 1)}
     if config.select_episodes:
-        selected, extra["selection"] = select_checkpoint(config, run_dir)
         venv.close()
-        model, venv = _load_checkpoint(selected, _make_vec_env(config))
+        return export_selected(config, run_dir, weights_path, extra)
     export_policy(model, venv, weights_path, config, extra=extra)
     return weights_path
 
@@ -226,14 +225,16 @@ def _training_fields(config_dict: dict) -> dict:
     return {key: value for key, value in config_dict.items() if key not in SELECTION_FIELDS}
 
 
-def export_selected(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path) -> Path:
-    """Export what :func:`train` exports from ``run_dir``'s checkpoints, without training: the
-    checkpoint :func:`select_checkpoint` picks, or the latest with ``select_episodes`` 0."""
+def export_selected(config: LocomotionTrainConfig, run_dir: Path, weights_path: Path,
+                    extra: dict | None = None) -> Path:
+    """Export what :func:`train` exports from ``run_dir``'s checkpoints (``--export-only``, and
+    :func:`train` itself once trained): the checkpoint :func:`select_checkpoint` picks, with its
+    scores and ``extra`` in the metadata, or the latest with ``select_episodes`` 0."""
     if not config.select_episodes:
         return export_latest(config, run_dir, weights_path)
     selected, selection = select_checkpoint(config, run_dir)
     model, venv = _load_checkpoint(selected, _make_vec_env(config))
-    export_policy(model, venv, weights_path, config, extra={"selection": selection})
+    export_policy(model, venv, weights_path, config, extra={**(extra or {}), "selection": selection})
     return weights_path
 
 
@@ -264,32 +265,38 @@ def _save_checkpoint(model, normaliser, checkpoint_dir: Path, steps: int) -> tup
 
 def _latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
     """(model zip, observation-normaliser pickle) of the newest checkpoint that reads back whole,
-    or None (:func:`_readable_checkpoints`), so a resume falls back to the previous checkpoint
-    instead of failing."""
-    readable = _readable_checkpoints(run_dir)
-    return (readable[-1][1], readable[-1][2]) if readable else None
+    or None. Newest first, so a resume reads only as far back as it must and falls back to the
+    previous checkpoint instead of failing (:func:`_reads_back`)."""
+    for _, model_path, normaliser in reversed(_checkpoint_pairs(run_dir)):
+        if _reads_back(model_path, normaliser):
+            return model_path, normaliser
+    return None
 
 
 def _readable_checkpoints(run_dir: Path) -> list[tuple[int, Path, Path]]:
-    """``(steps, model zip, normaliser pickle)`` of every checkpoint pair that reads back whole,
-    oldest first. A pair is used only if the zip passes its CRC check and the pickle loads; a
-    truncated or corrupt pair (a kill while an older version wrote in place) is skipped with a
-    warning."""
+    """``(steps, model zip, normaliser pickle)`` of every checkpoint pair that reads back whole
+    (:func:`_reads_back`), oldest first."""
+    return [pair for pair in _checkpoint_pairs(run_dir) if _reads_back(pair[1], pair[2])]
+
+
+def _checkpoint_pairs(run_dir: Path) -> list[tuple[int, Path, Path]]:
+    """``(steps, model zip, normaliser pickle)`` of every checkpoint whose pickle exists, oldest first."""
     found = []
     for path in (run_dir / "checkpoints").glob("ppo_*_steps.zip"):
         steps = int(path.stem.split("_")[1])
         normaliser = run_dir / "checkpoints" / f"ppo_vecnormalize_{steps}_steps.pkl"
         if normaliser.is_file():
             found.append((steps, path, normaliser))
-    readable = []
-    for steps, model_path, normaliser in sorted(found):
-        problem = _unreadable_checkpoint(model_path, normaliser)
-        if problem is None:
-            readable.append((steps, model_path, normaliser))
-        else:
-            warnings.warn(f"skipping unreadable checkpoint {model_path.name} / {normaliser.name}: {problem}",
-                          stacklevel=2)
-    return readable
+    return sorted(found)
+
+
+def _reads_back(model_path: Path, normaliser: Path) -> bool:
+    """Whether a pair is usable: the zip passes its CRC check and the pickle loads. A truncated or
+    corrupt pair (a kill while an older version wrote in place) is skipped with a warning."""
+    problem = _unreadable_checkpoint(model_path, normaliser)
+    if problem is not None:
+        warnings.warn(f"skipping unreadable checkpoint {model_path.name} / {normaliser.name}: {problem}", stacklevel=3)
+    return problem is None
 
 
 def _unreadable_checkpoint(model_path: Path, normaliser: Path) -> str | None:
