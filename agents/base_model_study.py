@@ -35,6 +35,7 @@ import torch
 from agents.checkpoints import CheckpointError, load_checkpoint, module_fingerprint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
+    CONTROLLER_FORMS,
     CONTROLLER_PRESETS,
     ControllerConfig,
     evaluate_subgoal_controllers,
@@ -255,7 +256,7 @@ def run_study(config: StudyConfig, run_dir: Path, out_dir: Path, progress: bool 
                   "eval_greedy": config.eval_greedy, "eval_batch_envs": config.eval_batch_envs}
     probe_settings = {**base_model, "probes": dataclasses.asdict(config.probes),
                       "snapshot_steps": list(config.pretrain.snapshot_steps)}
-    controller_settings = {**base_model, **evaluation, "controllers": dataclasses.asdict(config.controllers)}
+    controller_settings = {**base_model, **evaluation, "controllers": config.controllers.settings()}
 
     probes = stages.get("probes", probe_settings)
     if probes is None:
@@ -586,6 +587,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretrain-precision", choices=PRECISIONS, default=None,
                         help="override the preset's pretraining forward-pass arithmetic: bfloat16 autocast is faster "
                              "on hardware with bfloat16 units, and a different run (use a new run dir)")
+    parser.add_argument("--controller-form", choices=CONTROLLER_FORMS, default=None,
+                        help="override the preset's ground-truth-controller parameterisation: hypernetwork (the "
+                             "paper's, default) or lookup (one matrix per subgoal; every controller result committed "
+                             "before session 29)")
     parser.add_argument("--device", default="cpu",
                         help="torch device for pretraining and the ground-truth controllers: cpu (default), cuda, "
                              "cuda:N or mps; probes and rollouts run on the CPU. A run may resume on another device")
@@ -597,6 +602,8 @@ def main(argv: list[str] | None = None) -> None:
     config = (STUDY_PRESETS if args.env == "grid" else ANT_STUDY_PRESETS)[args.preset]
     if args.layers is not None:
         config = dataclasses.replace(config, controller_layers=tuple(args.layers))
+    if args.controller_form is not None:
+        config = dataclasses.replace(config, controllers=dataclasses.replace(config.controllers, form=args.controller_form))
     if args.pretrain_steps is not None:
         config = with_pretrain_steps(config, args.pretrain_steps)
     try:

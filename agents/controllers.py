@@ -6,17 +6,24 @@ and trained to maximise the log-likelihood of the D* expert actions (λ = 0):
 - grid (Table A7): low rank, ``e ← e + A_g (B_gᵀ e)`` with rank 16;
 - ant (Table A8): full linear, ``e ← e + U_g e`` with ``U_g`` of shape ``W × W``.
 
-The paper implements this as a metacontroller with β ≡ 1 and ``z = onehot(g)`` fed to the
-hypernetwork decoder (SPEC A§4.2 "Implementation"); a decoder applied to a one-hot input is a
-lookup of per-subgoal outputs, so the matrices are stored directly as ``(K, ...)`` parameters
-here (equivalent for the linear-output case, INFERRED).
+Two parameterisations (``ControllerConfig.form``):
+
+- ``"hypernetwork"`` (default, the paper's, SPEC A§4.2 "Implementation", App. C.3): a
+  metacontroller with β ≡ 1 and ``z = onehot(g, K)`` fed to the hypernetwork decoder ``f_hyp``
+  (:class:`agents.models.controller.ControllerHypernetwork`, one hidden layer of 32, the
+  metacontroller's initialisation). The ``K`` controllers are decoded once per forward from the
+  ``K`` one-hot codes and applied like the lookup form (one ``W × W`` matrix per timestep is never built).
+- ``"lookup"``: one ``(A_g, B_g)`` (or ``U_g``) stored per subgoal, ``A`` (and ``U``) starting at
+  zero so that every controller starts as the identity. Same expressivity, but not the same
+  fit: on the grid `default` backbone the lookup form crosses unseen subgoal transitions about
+  half as often (``results/hypernet_controllers/NOTE.md``). Every ground-truth-controller result
+  committed before session 29 used it (``--controller-form lookup`` reproduces them).
 
 Evaluation switches the controller by the ground-truth subgoal sequence on the unseen
 post-training task (``HierGrid-v0`` / ``HierAnt-v0``, SPEC A§4.2 "Evaluation"); the env's
 ``info["subgoal"]`` is read by the evaluator only, never by a learning agent.
 
-``A`` (and the full ``U``) start at zero so every controller starts as the identity; ``B`` uses
-the model's variance-scaling initialiser.
+In the lookup form ``B`` uses the model's variance-scaling initialiser.
 """
 
 from __future__ import annotations
@@ -34,12 +41,16 @@ from tqdm.auto import tqdm
 from agents.checkpoints import CheckpointError, load_checkpoint, load_model_state, module_fingerprint, save_checkpoint
 from agents.lower_residuals import LowerResiduals
 from agents.models.base_models import BaseModel
-from agents.models.controller import freeze, low_rank_control
+from agents.models.controller import ControllerHypernetwork, freeze, low_rank_control
 from agents.models.transformer import variance_scaling_
 from agents.pretrain import batch_tensors
 from agents.rollouts import RolloutStats, Steering, evaluate_policy, info_subgoals
 from agents.training_utils import batch_to_device, check_numbers, check_positive_ints, model_on_device, resolve_device
 from hier_envs.datasets import EpisodeDataset
+
+
+CONTROLLER_FORMS = ("hypernetwork", "lookup")
+"""Parameterisations of :class:`SubgoalControllers` (``ControllerConfig.form``)."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,31 @@ class ControllerConfig:
     """AdamW weight decay (Table A7)."""
     seed: int = 0
     """Seeds initialisation and batch sampling."""
+    form: str = "hypernetwork"
+    """``"hypernetwork"``: the paper's decoder ``f_hyp(onehot(g))`` (App. C.3); ``"lookup"``: one
+    stored matrix per subgoal, starting at the identity (this package's form before session 29)."""
+    decoder_hidden: int = 32
+    """Hidden width of the hypernetwork form's decoder (Table A9: 32, as the metacontroller's)."""
+    init_scale: float = 1.0
+    """Variance-scaling factor of the hypernetwork form's decoder (the metacontroller's default,
+    ``MetacontrollerConfig.init_scale``)."""
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("n_subgoals", "train_steps", "batch_size"))
+        check_positive_ints(self, ("n_subgoals", "train_steps", "batch_size", "decoder_hidden"))
         check_positive_ints(self, ("rank",), allow_none=True)
-        check_numbers(self, {"learning_rate": "> 0", "weight_decay": ">= 0"})
+        check_numbers(self, {"learning_rate": "> 0", "weight_decay": ">= 0", "init_scale": "> 0"})
+        if self.form not in CONTROLLER_FORMS:
+            raise ValueError(f"ControllerConfig.form must be one of {CONTROLLER_FORMS}, got {self.form!r}")
+
+    def settings(self) -> dict[str, Any]:
+        """The fields a fit depends on, for the studies' stage records: all of them for the
+        hypernetwork form; for the lookup form, the ones it had before ``form`` existed, so that
+        run directories made then are reused rather than refused."""
+        values = dataclasses.asdict(self)
+        if self.form == "lookup":
+            for name in ("form", "decoder_hidden", "init_scale"):
+                del values[name]
+        return values
 
 
 CONTROLLER_PRESETS: dict[str, ControllerConfig] = {
@@ -77,21 +108,31 @@ CONTROLLER_PRESETS: dict[str, ControllerConfig] = {
 
 ANT_CONTROLLER_PRESETS: dict[str, ControllerConfig] = {
     "smoke": ControllerConfig(rank=None, train_steps=10, batch_size=4, learning_rate=3e-4),
-    "default": ControllerConfig(rank=None, train_steps=400, batch_size=32, learning_rate=3e-4),
+    "default": ControllerConfig(rank=None, train_steps=400, batch_size=32, learning_rate=3e-4, form="lookup"),
     "paper": ControllerConfig(rank=None, train_steps=3200, batch_size=256, learning_rate=3e-4),
 }
 """Ant presets (full linear controllers): ``paper`` is Table A8; ``default`` fits one insertion
-layer in about 5 minutes on 2 CPU cores."""
+layer in about 5 minutes on 2 CPU cores. ``default`` keeps the lookup form, which starts at the
+identity: the hypernetwork form is unmeasured on the ant, and its decoder at the metacontroller's
+initialisation rewrites the Hawk model's layer-4 residual about 7× over
+(``results/ant_metacontroller_init/NOTE.md``)."""
 
 
 class SubgoalControllers(nn.Module):
     """``K`` linear controllers (SPEC A§4.2, Eq. 1): low rank ``U_g = A_g B_gᵀ`` when ``rank`` is
-    an int, a full ``W × W`` matrix ``U_g`` when ``rank`` is ``None``."""
+    an int, a full ``W × W`` matrix ``U_g`` when ``rank`` is ``None``; decoded from ``onehot(g)``
+    by a hypernetwork (``form="hypernetwork"``, the paper's) or stored per subgoal (``"lookup"``)."""
 
-    def __init__(self, width: int, n_subgoals: int, rank: int | None) -> None:
+    def __init__(self, width: int, n_subgoals: int, rank: int | None, *, form: str,
+                 decoder_hidden: int = 32, init_scale: float = 1.0) -> None:
         super().__init__()
-        self.n_subgoals = n_subgoals
-        if rank is None:
+        if form not in CONTROLLER_FORMS:
+            raise ValueError(f"form must be one of {CONTROLLER_FORMS}, got {form!r}")
+        self.n_subgoals, self.form = n_subgoals, form
+        if form == "hypernetwork":
+            kind = "linear" if rank is None else "low_rank"
+            self.decoder = ControllerHypernetwork(n_subgoals, decoder_hidden, width, kind, rank or width, init_scale)
+        elif rank is None:
             self.u = nn.Parameter(torch.zeros(n_subgoals, width, width))  # (K, W, W)
         else:
             self.a = nn.Parameter(torch.zeros(n_subgoals, width, rank))  # (K, W, r)
@@ -99,17 +140,32 @@ class SubgoalControllers(nn.Module):
             for k in range(n_subgoals):
                 variance_scaling_(self.b.data[k].T)
 
+    @classmethod
+    def from_config(cls, width: int, config: ControllerConfig) -> SubgoalControllers:
+        """The controllers ``config`` describes for a base model of residual ``width``."""
+        return cls(width, config.n_subgoals, config.rank, form=config.form, decoder_hidden=config.decoder_hidden,
+                   init_scale=config.init_scale)
+
+    def matrices(self) -> tuple[Tensor, Tensor] | Tensor:
+        """Every subgoal's controller: ``(A, B)`` of ``(K, W, r)`` each, or ``U`` of ``(K, W, W)``."""
+        if self.form == "hypernetwork":
+            codes = torch.eye(self.n_subgoals, device=self.decoder[0].weight.device)  # (K, K): onehot(g) per row
+            return self.decoder.decode(codes)
+        return self.u if hasattr(self, "u") else (self.a, self.b)
+
     def forward(self, residual: Tensor, subgoals: Tensor) -> Tensor:
         """Apply the controller of ``subgoals`` (``(...)`` long) to ``residual`` (``(..., W)``)."""
         if subgoals.min() < 0 or subgoals.max() >= self.n_subgoals:
             raise ValueError(f"subgoal ids must be in [0, {self.n_subgoals}), got {subgoals.unique().tolist()}")
-        if hasattr(self, "u"):
+        matrices = self.matrices()
+        if isinstance(matrices, Tensor):
             # all K updates U_k e, then each row's own: (..., K, W) instead of gathering a
             # (..., W, W) matrix per timestep (K = 4 matmuls, no per-step W × W copies)
-            updates = torch.einsum("...w,kvw->...kv", residual, self.u)  # (..., K, W)
+            updates = torch.einsum("...w,kvw->...kv", residual, matrices)  # (..., K, W)
             index = subgoals[..., None, None].expand(*subgoals.shape, 1, residual.shape[-1])
             return residual + updates.gather(-2, index).squeeze(-2)
-        return low_rank_control(residual, self.a[subgoals], self.b[subgoals])
+        a, b = matrices
+        return low_rank_control(residual, a[subgoals], b[subgoals])
 
 
 def train_subgoal_controllers(
@@ -130,7 +186,7 @@ def train_subgoal_controllers(
     device = resolve_device(device)
     model = model_on_device(freeze(model), device)
     torch.manual_seed(config.seed)
-    controllers = SubgoalControllers(model.config.width, config.n_subgoals, config.rank).to(device)
+    controllers = SubgoalControllers.from_config(model.config.width, config).to(device)
     optimizer = torch.optim.AdamW(controllers.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     rng = np.random.default_rng([config.seed, 23])
     losses: list[float] = []
@@ -217,7 +273,8 @@ def load_subgoal_controllers(
     """
     record = load_checkpoint(path, expected_kind=SUBGOAL_CONTROLLERS_KIND)
     try:
-        config = ControllerConfig(**record["config"])
+        # checkpoints written before the ``form`` field existed hold lookup-form controllers
+        config = ControllerConfig(**{"form": "lookup", **record["config"]})
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: controller checkpoint has no valid config ({error})") from error
     if expect_config is not None and config != expect_config:
@@ -230,7 +287,7 @@ def load_subgoal_controllers(
             raise CheckpointError(f"{path}: controllers were saved without a base-model fingerprint; refit them")
         if stored != module_fingerprint(expect_base_model):
             raise CheckpointError(f"{path}: controllers were fitted on another base model")
-    controllers = SubgoalControllers(width, config.n_subgoals, config.rank)
+    controllers = SubgoalControllers.from_config(width, config)
     load_model_state(controllers, record["model"], path)
     return controllers
 

@@ -35,6 +35,7 @@ from agents.base_model_study import StageCache
 from agents.checkpoints import module_fingerprint
 from agents.controllers import (
     ANT_CONTROLLER_PRESETS,
+    CONTROLLER_FORMS,
     CONTROLLER_PRESETS,
     ControllerConfig,
     controlled_action_nll,
@@ -300,7 +301,7 @@ def run_internal_rl_study(
 
     references = None
     if config.reference_controllers is not None:
-        reference_settings = {**provenance, "controllers": dataclasses.asdict(config.reference_controllers),
+        reference_settings = {**provenance, "controllers": config.reference_controllers.settings(),
                               "subgoal_controllers": None if subgoal_controllers_path is None else str(subgoal_controllers_path)}
         references = stages.get("distortion_references", reference_settings)
         if references is None:
@@ -573,6 +574,10 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
     parser.add_argument("--subgoal-controllers", default=None,
                         help="per-subgoal controllers of agents.base_model_study at the controlled layer "
                              "(runs/<study>/controllers/layer_<L>.pt), reused for the distortion references")
+    parser.add_argument("--controller-form", choices=CONTROLLER_FORMS, default=None,
+                        help="override the reference controllers' parameterisation: hypernetwork (the paper's, "
+                             "default) or lookup (one matrix per label; the distortion references committed before "
+                             "session 29)")
     parser.add_argument("--device", default="cpu",
                         help="torch device for metacontroller and reference-controller training: cpu (default), cuda, "
                              "cuda:N or mps; analysis and internal RL run on the CPU. A run may resume on another device")
@@ -584,6 +589,9 @@ def parse_study_args(argv: list[str] | None = None) -> tuple[argparse.Namespace,
     config = (INTERNAL_RL_STUDY_PRESETS if args.env == "grid" else ANT_INTERNAL_RL_STUDY_PRESETS)[args.preset]
     if args.rl_seeds is not None:
         config = dataclasses.replace(config, rl_seeds=tuple(args.rl_seeds))
+    if args.controller_form is not None and config.reference_controllers is not None:
+        config = dataclasses.replace(config, reference_controllers=dataclasses.replace(
+            config.reference_controllers, form=args.controller_form))
     if (args.early_kl_weight is None) != (args.early_kl_steps is None):
         parser.error("--early-kl-weight and --early-kl-steps go together")
     if args.constant_kl and args.early_kl_weight is not None:

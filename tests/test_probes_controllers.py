@@ -38,7 +38,7 @@ def test_probes_find_linear_information_only_where_it_is():
 
 
 def test_controllers_start_as_identity_and_pick_per_row():
-    controllers = SubgoalControllers(width=8, n_subgoals=4, rank=2)
+    controllers = SubgoalControllers(width=8, n_subgoals=4, rank=2, form="lookup")
     residual = torch.randn(3, 8)
     subgoals = torch.tensor([0, 2, 3])
     torch.testing.assert_close(controllers(residual, subgoals), residual)
@@ -52,20 +52,46 @@ def test_controllers_start_as_identity_and_pick_per_row():
         controllers(residual, torch.tensor([0, 1, 4]))
 
 
-def test_training_moves_only_the_controllers():
+@pytest.mark.parametrize("form", ["hypernetwork", "lookup"])
+def test_training_moves_only_the_controllers(form):
     torch.manual_seed(0)
     model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
     before = [p.clone() for p in model.parameters()]
     dataset = generate_grid_dataset(40, 0.0, seed=3, progress=False)
-    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], train_steps=15, learning_rate=1e-2)
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], train_steps=15, learning_rate=1e-2, form=form)
+    torch.manual_seed(config.seed)
+    initial = SubgoalControllers.from_config(model.config.width, config).state_dict()
     controllers, losses = train_subgoal_controllers(model, dataset, 1, config, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # frozen, bit-identical
     assert not any(p.requires_grad for p in model.parameters())
-    assert controllers.a.abs().sum() > 0 and losses[-1] < losses[0]
+    assert controllers.form == form and losses[-1] < losses[0]
+    trained = controllers.state_dict()
+    assert trained.keys() == initial.keys() and all(not torch.equal(trained[k], initial[k]) for k in trained)
+
+
+@pytest.mark.parametrize("rank", [3, None])
+def test_hypernetwork_form_is_the_decoder_applied_to_one_hot_codes(rank):
+    """The paper's form (SPEC A§4.2 "Implementation"): U_g = f_hyp(onehot(g)), applied per row
+    exactly as the decoder's own ``control`` applies it to a one-hot code."""
+    torch.manual_seed(0)
+    controllers = SubgoalControllers(6, 4, rank, form="hypernetwork")
+    assert not hasattr(controllers, "a") and not hasattr(controllers, "u")
+    residual = torch.randn(2, 5, 6)
+    subgoals = torch.tensor([[0, 1, 2, 3, 3], [2, 2, 0, 1, 0]])
+    codes = torch.nn.functional.one_hot(subgoals, 4).float()
+    expected = controllers.decoder.control(residual, codes)
+    torch.testing.assert_close(controllers(residual, subgoals), expected)
+    assert not torch.allclose(expected, residual)  # at init_scale 1.0 it does not start as the identity
+    with pytest.raises(ValueError, match="subgoal"):
+        controllers(residual, subgoals + 1)
+    with pytest.raises(ValueError, match="form"):
+        SubgoalControllers(6, 4, rank, form="table")
+    with pytest.raises(ValueError, match="form"):
+        dataclasses.replace(CONTROLLER_PRESETS["smoke"], form="table")
 
 
 def test_ground_truth_steering_reads_info_subgoal():
-    controllers = SubgoalControllers(width=4, n_subgoals=4, rank=1)
+    controllers = SubgoalControllers(width=4, n_subgoals=4, rank=1, form="lookup")
     with torch.no_grad():
         controllers.a.copy_(torch.arange(4.0).view(4, 1, 1).expand(4, 4, 1))
         controllers.b.fill_(1.0)
@@ -121,7 +147,7 @@ def test_episode_endings_precedence_and_unknown_kinds():
 
 
 def test_full_linear_controllers_apply_their_own_matrix():
-    controllers = SubgoalControllers(width=5, n_subgoals=4, rank=None)
+    controllers = SubgoalControllers(width=5, n_subgoals=4, rank=None, form="lookup")
     residual = torch.randn(3, 5)
     subgoals = torch.tensor([3, 0, 3])
     torch.testing.assert_close(controllers(residual, subgoals), residual)  # U = 0: identity
@@ -149,18 +175,25 @@ def test_ant_rollouts_clip_actions_and_read_none_subgoals():
     assert len(first.success) == 2 and (first.lengths <= 500).all() and set(first.endings) <= set(ENDINGS)
 
 
+@pytest.mark.parametrize("form", ["hypernetwork", "lookup"])
 @pytest.mark.parametrize("rank", [3, None])
-def test_saved_controllers_load_with_their_own_config(rank, tmp_path):
-    from agents.checkpoints import CheckpointError, save_checkpoint
+def test_saved_controllers_load_with_their_own_config(rank, form, tmp_path):
+    from agents.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
-    controllers = SubgoalControllers(8, 4, rank)
+    controllers = SubgoalControllers(8, 4, rank, form=form)
     for parameter in controllers.parameters():
         parameter.data.normal_()
-    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=rank)
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=rank, form=form)
     save_subgoal_controllers(tmp_path / "c.pt", controllers, config, layer=1)
     loaded = load_subgoal_controllers(tmp_path / "c.pt", 8)
+    assert loaded.form == form
     assert all(torch.equal(a, b) for a, b in zip(controllers.state_dict().values(), loaded.state_dict().values()))
+    if form == "lookup":  # written before the form field existed: its config has no "form" and loads as lookup
+        record = load_checkpoint(tmp_path / "c.pt")
+        del record["config"]["form"], record["config"]["decoder_hidden"], record["config"]["init_scale"]
+        save_checkpoint(tmp_path / "old_format.pt", record)
+        assert load_subgoal_controllers(tmp_path / "old_format.pt", 8).form == "lookup"
     with pytest.raises(CheckpointError, match="c.pt"):
         load_subgoal_controllers(tmp_path / "c.pt", 16)  # a base model of another width
     save_checkpoint(tmp_path / "other.pt", {"kind": "metacontroller", "model": {}, "optimizer": None, "step": 0, "config": {}})
@@ -175,8 +208,8 @@ def test_reused_controllers_must_match_config_layer_and_base_model(tmp_path):
     model = CausalTransformer(TRANSFORMER_PRESETS["smoke"])
     other = CausalTransformer(TRANSFORMER_PRESETS["smoke"])  # same shapes, other weights
     width = model.config.width
-    controllers = SubgoalControllers(width, 4, 3)
-    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=3)
+    controllers = SubgoalControllers(width, 4, 3, form="lookup")
+    config = dataclasses.replace(CONTROLLER_PRESETS["smoke"], rank=3, form="lookup")
     save_subgoal_controllers(tmp_path / "c.pt", controllers, config, layer=1, base_model=model)
     loaded = load_subgoal_controllers(tmp_path / "c.pt", width, expect_config=config, expect_layer=1, expect_base_model=model)
     assert all(torch.equal(a, b) for a, b in zip(controllers.state_dict().values(), loaded.state_dict().values()))
@@ -212,7 +245,7 @@ def test_controlled_action_nll_matches_the_model_loss():
 
     unsteered = controlled_action_nll(model, None, dataset, 1, chunk=5)  # chunks of unequal size are weighted by steps
     assert unsteered == pytest.approx(evaluate_nll(model, dataset, np.arange(12), 0.0)["action_nll"], rel=1e-5)
-    controllers = SubgoalControllers(model.config.width, 4, 2)
+    controllers = SubgoalControllers(model.config.width, 4, 2, form="lookup")
     assert controlled_action_nll(model, controllers, dataset, 1) == pytest.approx(unsteered, rel=1e-5)  # identity at init
     with torch.no_grad():
         controllers.a.normal_()

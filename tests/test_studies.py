@@ -88,6 +88,35 @@ def test_a_rerun_with_other_settings_refuses_the_old_stages(base_study, change, 
         run_study(dataclasses.replace(config, **change), root / "run", root / "out3", progress=False)
 
 
+def test_controller_form_is_a_stage_setting(base_study, monkeypatch):
+    """Controllers of another form are refitted, never reported as the stored ones; lookup-form
+    records keep the settings they had before the form field existed, so older run dirs are reused;
+    ``--controller-form`` reaches both studies' configs."""
+    from agents import base_model_study
+    from agents.checkpoints import CheckpointError
+    from agents.internal_rl_study import parse_study_args
+
+    root, config, _ = base_study
+    assert config.controllers.form == "hypernetwork"
+    lookup = dataclasses.replace(config, controllers=dataclasses.replace(config.controllers, form="lookup"))
+    with pytest.raises(CheckpointError, match="controllers.json"):
+        run_study(lookup, root / "run", root / "out4", progress=False)
+    assert set(config.controllers.settings()) - set(lookup.controllers.settings()) == {"form", "decoder_hidden", "init_scale"}
+
+    seen = []
+
+    def capture(study_config, *args, **kwargs):
+        seen.append(study_config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(base_model_study, "run_study", capture)
+    with pytest.raises(SystemExit):
+        base_model_study.main(["--preset", "smoke", "--controller-form", "lookup"])
+    assert seen[0].controllers == dataclasses.replace(STUDY_PRESETS["smoke"].controllers, form="lookup")
+    _, irl_config = parse_study_args(["--base-model", "m.pt", "--dstar", "d.npz", "--controller-form", "lookup"])
+    assert irl_config.reference_controllers.form == "lookup"
+
+
 def test_bad_controller_layers_and_the_paper_data_preset(tmp_path):
     """Controller layers outside 0..L are refused before anything runs; the ``paper`` preset's D
     has the paper's ε = 0 (SPEC A§2.3)."""
