@@ -12,7 +12,7 @@ batch sampling) and scores it with `evaluate_subgoal_controllers` on the same fo
 and seed as the study's composition stage.
 
 Usage (from the repository root):
-    python results/hypernet_controllers/hypernet_dev.py RUN_DIR LAYER INIT_SCALE OUT_JSON [EPISODES [SEED]]
+    python results/hypernet_controllers/hypernet_dev.py RUN_DIR LAYER INIT_SCALE OUT_JSON [EPISODES [SEED [TRAIN_STEPS]]]
 
 INIT_SCALE 0 fits the package's SubgoalControllers instead (a check that this loop reproduces the
 study's own controllers and composition numbers).
@@ -56,7 +56,8 @@ def main() -> None:
     episodes = int(sys.argv[5]) if len(sys.argv) > 5 else 1000
     seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     torch.set_num_threads(1)
-    config = dataclasses.replace(CONTROLLER_PRESETS["default"], seed=seed)
+    steps = int(sys.argv[7]) if len(sys.argv) > 7 else CONTROLLER_PRESETS["default"].train_steps
+    config = dataclasses.replace(CONTROLLER_PRESETS["default"], seed=seed, train_steps=steps)
     model = freeze(load_base_model(f"{run_dir}/base_model/model.pt"))
     dstar = load_dataset(f"{run_dir}/data_Dstar.npz")
     torch.manual_seed(config.seed)
