@@ -62,7 +62,7 @@ def main() -> None:
     dstar = load_dataset(f"{run_dir}/data_Dstar.npz")
     torch.manual_seed(config.seed)
     if init_scale == 0:  # the package's own parameterisation, as a check that this loop reproduces the study
-        controllers = SubgoalControllers(model.config.width, config.n_subgoals, config.rank)
+        controllers = SubgoalControllers(model.config.width, config.n_subgoals, config.rank, form="lookup")
     else:
         controllers = HypernetSubgoalControllers(model.config.width, config.n_subgoals, config.rank, init_scale)
     optimizer = torch.optim.AdamW(controllers.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
