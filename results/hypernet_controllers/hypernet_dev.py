@@ -14,7 +14,7 @@ and seed as the study's composition stage.
 Usage (from the repository root):
     python results/hypernet_controllers/hypernet_dev.py RUN_DIR LAYER INIT_SCALE OUT_JSON [EPISODES [SEED [TRAIN_STEPS]]]
 
-INIT_SCALE 0 fits the package's SubgoalControllers instead (a check that this loop reproduces the
+THREADS (1) sets the torch threads. INIT_SCALE 0 fits the package's SubgoalControllers instead (a check that this loop reproduces the
 study's own controllers and composition numbers).
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 
@@ -55,7 +56,7 @@ def main() -> None:
     run_dir, layer, init_scale, out_path = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
     episodes = int(sys.argv[5]) if len(sys.argv) > 5 else 1000
     seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("THREADS", "1")))
     steps = int(sys.argv[7]) if len(sys.argv) > 7 else CONTROLLER_PRESETS["default"].train_steps
     config = dataclasses.replace(CONTROLLER_PRESETS["default"], seed=seed, train_steps=steps)
     model = freeze(load_base_model(f"{run_dir}/base_model/model.pt"))
