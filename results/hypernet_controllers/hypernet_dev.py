@@ -14,8 +14,8 @@ and seed as the study's composition stage.
 Usage (from the repository root):
     python results/hypernet_controllers/hypernet_dev.py RUN_DIR LAYER INIT_SCALE OUT_JSON [EPISODES [SEED [TRAIN_STEPS]]]
 
-THREADS (1) sets the torch threads. INIT_SCALE 0 fits the package's SubgoalControllers instead (a check that this loop reproduces the
-study's own controllers and composition numbers).
+THREADS (1) sets the torch threads. INIT_SCALE 0 fits the package's SubgoalControllers in the lookup
+form instead (a check that this loop reproduces the study's own controllers and composition numbers).
 """
 
 from __future__ import annotations
