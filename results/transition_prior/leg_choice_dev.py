@@ -32,7 +32,7 @@ import torch
 from agents.controllers import ground_truth_steering, load_subgoal_controllers
 from agents.models.controller import freeze
 from agents.pretrain import load_base_model
-from agents.rollouts import episode_horizon, make_vector_env
+from agents.rollouts import episode_endings, episode_horizon, make_vector_env
 from hier_envs.tasks import GRID_PRETRAIN_TASKS, GRID_SUBGOAL_NAMES, grid_composition_task_sets, grid_subgoal_transitions
 
 torch.set_num_threads(int(os.environ.get("THREADS", "1")))
@@ -86,11 +86,12 @@ for name, tasks in pools.items():
                 colours = u.cell_colors
                 entered = colours[np.arange(per), u.agent_cells]
                 visited_after = u.colors_visited
+                endings = episode_endings(infos["success"], infos["failure"], trunc)
                 for i in np.flatnonzero(active):
                     k = int(visited_before[i])
                     done = bool(term[i] or trunc[i])
                     if done:
-                        outcomes["success" if infos["success"][i] else ("timeout" if trunc[i] and not term[i] else "wrong_color")] += 1
+                        outcomes[str(endings[i])] += 1
                     if k == 0 or k % 2 or k >= len(task_now[i]):
                         continue
                     x, y = task_now[i][k - 1] // 2, task_now[i][k] // 2
