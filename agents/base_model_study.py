@@ -565,6 +565,22 @@ def with_pretrain_obs_loss_weight(config: StudyConfig, obs_loss_weight: float) -
     return _with_pretrain_number(config, "obs_loss_weight", obs_loss_weight)
 
 
+def with_data_epsilon(config: StudyConfig, epsilon: float) -> StudyConfig:
+    """``config`` with expert noise ε = ``epsilon`` in the grid pretraining dataset D.
+
+    The ``default`` preset's D uses ε = 0.1, inside the range the paper's Fig. A2 finds the
+    ground-truth controllers robust to ([0, 0.2]); the paper's own default is ε = 0 (SPEC A§2.3,
+    the ``paper`` preset). D* stays at ε = 0 either way. The ant's D samples the expert's Gaussian
+    torques instead, so the option is refused there (``ValueError``)."""
+    if not isinstance(config.data, GridDataConfig):
+        raise ValueError(f"data epsilon is a grid setting; the {config.env} study's D samples the expert's torques (SPEC A§2.3)")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+        raise TypeError(f"GridDataConfig.d_epsilon must be a number in [0, 1], got {epsilon!r}")
+    if not 0.0 <= epsilon <= 1.0:  # also refuses NaN
+        raise ValueError(f"GridDataConfig.d_epsilon must be in [0, 1], got {epsilon!r}")
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, d_epsilon=float(epsilon)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Base-model study: pretraining, probes, ground-truth controllers (SPEC A§3-4).")
     parser.add_argument("--env", choices=("grid", "ant"), default="grid")
@@ -587,6 +603,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretrain-precision", choices=PRECISIONS, default=None,
                         help="override the preset's pretraining forward-pass arithmetic: bfloat16 autocast is faster "
                              "on hardware with bfloat16 units, and a different run (use a new run dir)")
+    parser.add_argument("--data-epsilon", type=float, default=None,
+                        help="override the grid preset's expert noise ε in D (default 0.1; the paper's 0; Fig. A2 "
+                             "studies 0-0.2); D* stays at 0 (use a new run dir)")
     parser.add_argument("--controller-form", choices=CONTROLLER_FORMS, default=None,
                         help="override the preset's ground-truth-controller parameterisation: hypernetwork (the "
                              "paper's, default) or lookup (one matrix per subgoal; every controller result committed "
@@ -619,6 +638,11 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, lr_schedule=args.pretrain_lr_schedule))
     if args.pretrain_precision is not None:
         config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, precision=args.pretrain_precision))
+    if args.data_epsilon is not None:
+        try:
+            config = with_data_epsilon(config, args.data_epsilon)
+        except (TypeError, ValueError) as error:
+            parser.error(str(error))
     run_dir = Path(args.run_dir or f"runs/{args.env}_{args.preset}")
     out_dir = Path(args.out or (f"results/base_model_{args.preset}" if args.env == "grid" else f"results/base_model_ant_{args.preset}"))
     results = run_study(config, run_dir, out_dir, device=device)

@@ -329,6 +329,29 @@ def test_pretrain_batch_size_override_changes_only_the_batch(capsys):
     assert "PretrainConfig.batch_size" in capsys.readouterr().err
 
 
+def test_data_epsilon_override_changes_only_d_and_is_refused_for_the_ant(capsys):
+    """``--data-epsilon`` (Fig. A2's expert-noise axis; the paper's default ε = 0): only D's ε
+    changes, D* stays at ε = 0 by construction; a bad value or the ant study is refused."""
+    from agents.base_model_study import main, with_data_epsilon
+
+    base = STUDY_PRESETS["smoke"]
+    assert base.data.d_epsilon == 0.1
+    config = with_data_epsilon(base, 0)
+    assert config.data == dataclasses.replace(base.data, d_epsilon=0.0) and isinstance(config.data.d_epsilon, float)
+    assert dataclasses.replace(config, data=base.data) == base
+    for bad in (-0.1, 1.5, float("nan"), "0", True, None):
+        with pytest.raises((ValueError, TypeError), match=r"GridDataConfig\.d_epsilon"):
+            with_data_epsilon(base, bad)
+    with pytest.raises(ValueError, match="grid setting"):
+        with_data_epsilon(ANT_STUDY_PRESETS["smoke"], 0.0)
+    with pytest.raises(SystemExit):
+        main(["--env", "ant", "--preset", "smoke", "--data-epsilon", "0"])
+    assert "grid setting" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--preset", "smoke", "--data-epsilon", "2"])
+    assert "GridDataConfig.d_epsilon" in capsys.readouterr().err
+
+
 def test_subgoal_completion_rates():
     from agents.base_model_study import subgoal_completion_rates
 
