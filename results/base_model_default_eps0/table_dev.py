@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agents.base_model_study import subgoal_completion_rates
+
 HERE = Path(__file__).parent
 RESULTS = HERE.parent
 POOLS = ("seen transitions, 3 subgoals (pretraining tasks)", "unseen transitions, 3 subgoals",
@@ -29,16 +31,6 @@ def seed_files(backbone: str, layer: int) -> dict[int, Path]:
 def study(backbone: str) -> dict:
     folder = "base_model_default_eps0" if backbone == "eps0" else "base_model_default_hypernet"
     return json.loads((RESULTS / folder / "results.json").read_text())
-
-
-def completion(counts: list[int], n_subgoals: int) -> list[float]:
-    """P(subgoal k done | started) from the histogram of correct colours visited (2 per subgoal)."""
-    rates = []
-    for k in range(1, n_subgoals + 1):
-        started = sum(counts[2 * (k - 1):])
-        done = sum(counts[2 * k:])
-        rates.append(done / started if started else float("nan"))
-    return rates
 
 
 def pool_rows(backbone: str, layer: int) -> dict[int, dict]:
@@ -84,7 +76,7 @@ def main() -> None:
             if not rows:
                 continue
             cells = [span([rows[s][pool]["success_rate"] for s in rows]) for pool in POOLS]
-            per_seed = [completion(rows[s][POOLS[3]]["colors_visited_counts"], 6) for s in rows]
+            per_seed = [subgoal_completion_rates(rows[s][POOLS[3]]["colors_visited_counts"]) for s in rows]
             legs = " · ".join(span([c[k] for c in per_seed], 2) for k in range(6))
             label = "ε = 0.1" if backbone == "eps0.1" else "ε = 0"
             print(f"| {label} | {','.join(map(str, sorted(rows)))} | " + " | ".join(cells) + f" | {legs} |")
