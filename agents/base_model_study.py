@@ -47,7 +47,7 @@ from agents.models.controller import freeze
 from agents.pretrain import ANT_PRETRAIN_PRESETS, LR_SCHEDULES, PRECISIONS, PRETRAIN_PRESETS, PretrainConfig, load_base_model, pretrain
 from agents.probes import PROBE_PRESETS, ProbeConfig, probe_model
 from agents.rollouts import evaluate_policy
-from agents.training_utils import CsvLog, machine_description, resolve_device, set_threads, tuples_to_lists, write_text_atomic
+from agents.training_utils import CsvLog, check_numbers, machine_description, resolve_device, set_threads, tuples_to_lists, write_text_atomic
 from hier_envs.experts.ant_expert import evaluate_ant_expert
 from hier_envs.datasets import EpisodeDataset, generate_ant_dataset, generate_grid_dataset, load_dataset, save_dataset
 from hier_envs.tasks import grid_composition_task_sets
@@ -64,6 +64,9 @@ class GridDataConfig:
     dstar_episodes: int = 10_000
     """Episodes in D* (ε = 0), for controllers and the metacontroller."""
     seed: int = 1
+
+    def __post_init__(self) -> None:
+        check_numbers(self, {"d_epsilon": "[0, 1]"})  # the expert's probability of a random action
 
 
 DATA_PRESETS: dict[str, GridDataConfig] = {
@@ -571,14 +574,13 @@ def with_data_epsilon(config: StudyConfig, epsilon: float) -> StudyConfig:
     The ``default`` preset's D uses ε = 0.1, inside the range the paper's Fig. A2 finds the
     ground-truth controllers robust to ([0, 0.2]); the paper's own default is ε = 0 (SPEC A§2.3,
     the ``paper`` preset). D* stays at ε = 0 either way. The ant's D samples the expert's Gaussian
-    torques instead, so the option is refused there (``ValueError``)."""
+    torques instead, so the option is refused there (``ValueError``); ``GridDataConfig`` refuses
+    an ε outside [0, 1] or not a number, naming ``GridDataConfig.d_epsilon``."""
     if not isinstance(config.data, GridDataConfig):
         raise ValueError(f"data epsilon is a grid setting; the {config.env} study's D samples the expert's torques (SPEC A§2.3)")
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
-        raise TypeError(f"GridDataConfig.d_epsilon must be a number in [0, 1], got {epsilon!r}")
-    if not 0.0 <= epsilon <= 1.0:  # also refuses NaN
-        raise ValueError(f"GridDataConfig.d_epsilon must be in [0, 1], got {epsilon!r}")
-    return dataclasses.replace(config, data=dataclasses.replace(config.data, d_epsilon=float(epsilon)))
+    if isinstance(epsilon, int) and not isinstance(epsilon, bool):
+        epsilon = float(epsilon)  # 0 and 0.0 record alike in the dataset's metadata
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, d_epsilon=epsilon))  # GridDataConfig checks it
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -342,6 +342,8 @@ def test_data_epsilon_override_changes_only_d_and_is_refused_for_the_ant(capsys)
     for bad in (-0.1, 1.5, float("nan"), "0", True, None):
         with pytest.raises((ValueError, TypeError), match=r"GridDataConfig\.d_epsilon"):
             with_data_epsilon(base, bad)
+    with pytest.raises(ValueError, match=r"GridDataConfig\.d_epsilon must be in \[0, 1\]"):
+        dataclasses.replace(base.data, d_epsilon=1.5)  # the config itself refuses it, not only the CLI helper
     with pytest.raises(ValueError, match="grid setting"):
         with_data_epsilon(ANT_STUDY_PRESETS["smoke"], 0.0)
     with pytest.raises(SystemExit):
