@@ -1,24 +1,30 @@
-"""Tables of `NOTE.md` here, read from the JSON files only (development script, session 31).
+"""Tables of `NOTE.md` here and of `longer/NOTE.md`, read from the JSON files only
+(development script, sessions 31–32).
 
 Seed 0 of each backbone is its study's own controllers (`results.json`: the layer table and, at
 layer 3, the composition stage); seeds 1 and 2 are refits. ε = 0: `controller_seeds_dev.py`
 (package code). ε = 0.1 (the session-28 replicate): `../hypernet_controllers/hypernet_dev.py`
-(its twin of the package's hypernetwork form), as tabulated in that folder's NOTE.
+(its twin of the package's hypernetwork form), as tabulated in that folder's NOTE. `longer`: the
+ε = 0 backbone continued to 12,000 / 18,000 / 24,000 steps, `longer/controllers_step*.json`
+(also `controller_seeds_dev.py`) next to the 6,000-step files here.
 
-Usage: python results/base_model_default_eps0/table_dev.py
+Usage: python results/base_model_default_eps0/table_dev.py [longer]
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import sys
 from pathlib import Path
 
 from agents.base_model_study import subgoal_completion_rates
+from hier_envs.tasks import grid_composition_task_sets
 
 HERE = Path(__file__).parent
 RESULTS = HERE.parent
-POOLS = ("seen transitions, 3 subgoals (pretraining tasks)", "unseen transitions, 3 subgoals",
-         "seen transitions, 6 subgoals", "unseen transitions, 6 subgoals (post-training task)")
+POOLS = tuple(grid_composition_task_sets())  # the study's pool names; the last is HierGrid-v0
 SHORT = ("pretraining tasks", "unseen-transition walks", "seen 6-subgoal walks", "`HierGrid-v0`")
 
 
@@ -28,6 +34,7 @@ def seed_files(backbone: str, layer: int) -> dict[int, Path]:
     return {s: RESULTS / "hypernet_controllers" / f"hypernet_init1.0_layer{layer}_seed{s}.json" for s in (1, 2)}
 
 
+@functools.cache  # read each results.json once; callers only read it
 def study(backbone: str) -> dict:
     folder = "base_model_default_eps0" if backbone == "eps0" else "base_model_default_hypernet"
     return json.loads((RESULTS / folder / "results.json").read_text())
@@ -52,12 +59,16 @@ def v0_success(backbone: str, layer: int) -> dict[int, float]:
     return out
 
 
-def span(values: list[float], digits: int = 3) -> str:
+def span(values: list[float | None], digits: int = 3) -> str:
+    """"low–high" over the values; "–" where none is defined (a subgoal no episode started)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
     low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
     return low if low == high else f"{low}–{high}"
 
 
-def main() -> None:
+def epsilon_tables() -> None:
     print("## HierGrid-v0 by layer (seeds in brackets)\n")
     print("| layer | ε = 0.1 (session-28 replicate) | ε = 0 |")
     print("|---|---|---|")
@@ -82,5 +93,42 @@ def main() -> None:
             print(f"| {label} | {','.join(map(str, sorted(rows)))} | " + " | ".join(cells) + f" | {legs} |")
 
 
+def longer_runs() -> tuple[dict[tuple[int, int], dict[int, dict]], dict[tuple[int, int], dict[int, float]]]:
+    """ε = 0 backbone: (step, layer) -> seed -> pools where all pools were scored, and (step, layer)
+    -> seed -> `HierGrid-v0` success, which at 6,000 steps adds the study's seed 0 of every layer."""
+    pools: dict[tuple[int, int], dict[int, dict]] = {(6000, 3): {0: study("eps0")["composition"]}}
+    for path in HERE.glob("controllers_layer*_seed*.json"):
+        layer, seed = map(int, re.fullmatch(r"controllers_layer(\d)_seed(\d)\.json", path.name).groups())
+        pools.setdefault((6000, layer), {})[seed] = json.loads(path.read_text())["pools"]
+    for path in (HERE / "longer").glob("controllers_step*_layer*_seed*.json"):
+        step, layer, seed = map(int, re.fullmatch(r"controllers_step(\d+)_layer(\d)_seed(\d)\.json", path.name).groups())
+        pools.setdefault((step, layer), {})[seed] = json.loads(path.read_text())["pools"]
+    v0 = {key: {s: rows[s][POOLS[3]]["success_rate"] for s in rows} for key, rows in pools.items()}
+    for layer, row in study("eps0")["controllers"].items():
+        v0.setdefault((6000, int(layer)), {})[0] = row["success_rate"]
+    return pools, v0
+
+
+def longer_tables() -> None:
+    pools, v0 = longer_runs()
+    print("| backbone steps | layer | seeds | " + " | ".join(SHORT)
+          + " | `HierGrid-v0` P(subgoal k done \\| started), k = 1 … 6 |")
+    print("|---|---|---|" + "---|" * (len(SHORT) + 1))
+    for (step, layer), rows in sorted(pools.items(), key=lambda item: (item[0][1] != 3, item[0])):
+        seeds = sorted(rows)
+        cells = [span([rows[s][pool]["success_rate"] for s in seeds]) for pool in POOLS]
+        per_seed = [subgoal_completion_rates(rows[s][POOLS[3]]["colors_visited_counts"]) for s in seeds]
+        legs = " · ".join(span([c[k] for c in per_seed], 2) for k in range(6))
+        print(f"| {step:,} | {layer} | {', '.join(map(str, seeds))} | " + " | ".join(cells) + f" | {legs} |")
+    print("\nPer seed, `HierGrid-v0` (at 6,000 steps seed 0 of every layer from the study's layer table):")
+    for (step, layer), rates in sorted(v0.items()):
+        print(f"  step {step:>6,} layer {layer}: " + ", ".join(f"seed {s} {rates[s]:.3f}" for s in sorted(rates)))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] not in ([], ["longer"]):
+        raise SystemExit(f"usage: table_dev.py [longer], got {sys.argv[1:]}")
+    if sys.argv[1:]:
+        longer_tables()
+    else:
+        epsilon_tables()

@@ -6,6 +6,8 @@ score_stops_dev.py. SWITCH_BIAS=b in the environment sets MetacontrollerConfig.s
 (default 0) and THREADS=n the thread count (then the wall time is not the preset's); RESUME=1
 continues an interrupted run from its latest checkpoint (its row then says "resumed": true and its
 wall time covers only the resumed part).
+BASE_MODEL and DSTAR name another backbone's model.pt and D* (defaults: the `default` study's
+runs/grid_default files).
 
 usage: python preset_run_dev.py SEED RUN_DIR OUT.jsonl"""
 import dataclasses, json, os, sys, time
@@ -19,8 +21,8 @@ seed, run_dir, out = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 resumed = run_dir.exists()
 if resumed and os.environ.get("RESUME") != "1":
     raise SystemExit(f"{run_dir} exists: the wall time is only meaningful for a run from scratch (RESUME=1 resumes it)")
-base = freeze(load_base_model("runs/grid_default/base_model/model.pt"))
-dstar = load_dataset("runs/grid_default/data_Dstar.npz")
+base = freeze(load_base_model(os.environ.get("BASE_MODEL", "runs/grid_default/base_model/model.pt")))
+dstar = load_dataset(os.environ.get("DSTAR", "runs/grid_default/data_Dstar.npz"))
 preset = METACONTROLLER_PRESETS["default"]
 bias = float(os.environ.get("SWITCH_BIAS", preset.metacontroller.switch_bias_init))
 cfg = dataclasses.replace(preset, seed=seed, num_threads=int(os.environ.get("THREADS", preset.num_threads)),
