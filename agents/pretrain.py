@@ -189,8 +189,8 @@ PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
         snapshot_steps=(20, 60), num_threads=1,
     ),
     "default": PretrainConfig(
-        model=TRANSFORMER_PRESETS["default"], train_steps=6000, batch_size=128, learning_rate=1e-3,
-        eval_every=250, checkpoint_every=250, snapshot_steps=(1000, 2000, 4000, 6000),
+        model=TRANSFORMER_PRESETS["default"], train_steps=12_000, batch_size=128, learning_rate=1e-3,
+        eval_every=250, checkpoint_every=250, snapshot_steps=(1000, 2000, 4000, 6000, 12_000),
     ),
     "paper": PretrainConfig(
         model=TRANSFORMER_PRESETS["paper"], train_steps=256_000, batch_size=1024, eval_every=2000,
@@ -200,7 +200,9 @@ PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
 """Named pretraining configurations (SPEC B5): ``paper`` is Table A4. ``default`` uses lr 1e-3
 rather than the paper's 3e-4 (with 1/300 of the paper's samples, 3e-4 was still far from
 converged: with the flat embedding, validation NLL 1.057 at 2,000 steps on 50k episodes, against
-1.002 at lr 1e-3 on 300k episodes, where no train/validation gap appeared)."""
+1.002 at lr 1e-3 on 300k episodes, where no train/validation gap appeared). Its 12,000 steps
+(6,000 until session 33) fill the 45-minute CPU budget: on D with ε = 0 the ground-truth
+controllers kept gaining from 6,000 to 24,000 steps (results/base_model_default_eps0/longer/)."""
 
 ANT_PRETRAIN_PRESETS: dict[str, PretrainConfig] = {
     "smoke": PretrainConfig(

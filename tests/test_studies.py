@@ -268,7 +268,7 @@ def test_study_refuses_a_run_dir_with_other_datasets(tmp_path):
     d_data, dstar_data = ensure_grid_datasets(config, tmp_path, progress=False)
     assert (d_data.n_episodes, dstar_data.n_episodes) == (8, 4)
     with pytest.raises(ValueError, match="data_D.npz was generated with"):
-        ensure_grid_datasets(dataclasses.replace(config, d_epsilon=0.0), tmp_path, progress=False)
+        ensure_grid_datasets(dataclasses.replace(config, d_epsilon=0.1), tmp_path, progress=False)
 
 
 def test_study_without_probe_snapshots_is_refused_before_it_runs(tmp_path):
@@ -335,9 +335,9 @@ def test_data_epsilon_override_changes_only_d_and_is_refused_for_the_ant(capsys)
     from agents.base_model_study import main, with_data_epsilon
 
     base = STUDY_PRESETS["smoke"]
-    assert base.data.d_epsilon == 0.1
-    config = with_data_epsilon(base, 0)
-    assert config.data == dataclasses.replace(base.data, d_epsilon=0.0) and isinstance(config.data.d_epsilon, float)
+    assert base.data.d_epsilon == 0.0 and STUDY_PRESETS["default"].data.d_epsilon == 0.0  # SPEC A§2.3
+    config = with_data_epsilon(base, 1)
+    assert config.data == dataclasses.replace(base.data, d_epsilon=1.0) and isinstance(config.data.d_epsilon, float)
     assert dataclasses.replace(config, data=base.data) == base
     for bad in (-0.1, 1.5, float("nan"), "0", True, None):
         with pytest.raises((ValueError, TypeError), match=r"GridDataConfig\.d_epsilon"):
