@@ -56,6 +56,7 @@ __all__ = [
     "ANT_PIPELINES",
     "GRID_PIPELINES",
     "Pipeline",
+    "pipeline_configs",
     "pipeline_for",
     "run_compile_rl",
     "run_internal_rl",
@@ -131,6 +132,37 @@ def pipeline_for(preset: Any, env: str) -> Pipeline:
     if name not in pipelines[env]:
         raise ValueError(f"no {env} pipeline for preset {name!r}; expected one of {sorted(pipelines[env])}")
     return pipelines[env][name]
+
+
+def pipeline_configs(preset: Any, env: str) -> dict[str, Any] | None:
+    """Every trainer config the pipeline methods of ``env`` train with under benchmark ``preset``,
+    as plain data: D / D* and pretraining, metacontroller, internal RL, raw-action RL and (grid)
+    CompILE; None for a preset without trainer presets of that name (one that runs only SB3 or
+    registered methods). ``run_all.py`` fingerprints it, so that runs made before one of these
+    presets changed are not skipped into a newer table (``preset_fingerprint`` there)."""
+    from agents.base_model_study import ANT_STUDY_PRESETS, STUDY_PRESETS
+    from agents.baselines.compile_latent import COMPILE_PRESETS
+    from agents.baselines.raw_action_rl import ANT_RAW_ACTION_RL_PRESETS, RAW_ACTION_RL_PRESETS
+    from agents.internal_rl import ANT_INTERNAL_RL_PRESETS, INTERNAL_RL_PRESETS
+    from agents.train_metacontroller import ANT_METACONTROLLER_PRESETS, METACONTROLLER_PRESETS
+
+    try:
+        pipeline = pipeline_for(preset, env)
+    except ValueError:
+        return None
+    grid = env == "grid"
+    study = (STUDY_PRESETS if grid else ANT_STUDY_PRESETS)[pipeline.study]
+    configs = {
+        "pipeline": pipeline,
+        "data": study.data,
+        "pretrain": study.pretrain,
+        "metacontroller": (METACONTROLLER_PRESETS if grid else ANT_METACONTROLLER_PRESETS)[pipeline.metacontroller],
+        "internal_rl": (INTERNAL_RL_PRESETS if grid else ANT_INTERNAL_RL_PRESETS)[pipeline.rl],
+        "raw_action_rl": (RAW_ACTION_RL_PRESETS if grid else ANT_RAW_ACTION_RL_PRESETS)[pipeline.rl],
+    }
+    if grid:
+        configs["compile"] = COMPILE_PRESETS[pipeline.compile]
+    return {name: dataclasses.asdict(config) for name, config in configs.items()}
 
 
 def _base_model_and_dstar(preset: Any, shared: Path, env: str) -> tuple[Path, Path]:

@@ -14,7 +14,10 @@
 **Resume.** A run's JSON is written atomically only after the run has finished, and a run whose
 JSON already exists is skipped, so re-running the same command after an interruption finishes
 only the missing runs (a run interrupted midway restarts; methods may resume internally from
-their own checkpoints in their work folder).
+their own checkpoints in their work folder). Each JSON records its preset's name and
+``preset_fingerprint`` (a sha256 of the env's budgets, trainer presets and SB3 hyperparameters):
+a JSON of another preset, or of this preset before one of those changed, is refused with an error
+naming it rather than skipped into the table.
 
 **Several invocations on one results folder.** When an invocation lists a run it takes that run's
 lock (``work/<env>/<method>/seed<seed>/run.lock``, ``fcntl.flock`` without waiting) and holds it
@@ -55,6 +58,7 @@ if __package__ in (None, ""):  # `python benchmarks/run_all.py`: make `import be
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import multiprocessing
 import os
@@ -417,11 +421,44 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _finished(path: Path, preset_name: str) -> bool:
-    """Whether ``path`` holds a valid run record of preset ``preset_name`` (then the run is skipped).
+def _plain(value: object) -> object:
+    """JSON form of the values configs hold besides JSON's own (``json.dumps``'s ``default``): paths
+    as strings, classes (an SB3 ``activation_fn``) by their qualified name; anything else is
+    refused, so a fingerprint never hashes an object's memory address."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    raise TypeError(f"preset_fingerprint cannot hash a {type(value).__name__} ({value!r}); keep configs plain data")
+
+
+def preset_fingerprint(preset: BenchmarkPreset, env: str) -> str:
+    """sha256 of everything that decides a run of ``env`` under ``preset``: its budgets and
+    schedule (``preset.for_env(env)``), the trainer presets its pipeline methods use
+    (``pipeline_methods.pipeline_configs``) and the SB3 hyperparameters of ``env``.
+
+    Run records carry it (``preset_fingerprint``), so a results folder refuses runs made before a
+    preset changed instead of skipping them into the new table (the grid ``default`` backbone
+    changed in session 33, while ``results/`` held runs of the old one)."""
+    from agents.baselines.sb3_agents import HYPERPARAMS
+
+    payload = {
+        # env_overrides are applied by for_env; another env's entries there do not touch this env's runs
+        "benchmark": {k: v for k, v in dataclasses.asdict(preset.for_env(env)).items() if k != "env_overrides"},
+        "pipeline": pipeline_methods.pipeline_configs(preset, env),
+        "sb3": {algo: per_env[ENV_IDS[env]] for algo, per_env in sorted(HYPERPARAMS.items()) if ENV_IDS[env] in per_env},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=_plain).encode()).hexdigest()
+
+
+def _finished(path: Path, preset_name: str, fingerprint: str) -> bool:
+    """Whether ``path`` holds a valid run record of preset ``preset_name`` as it is now (its
+    ``fingerprint``, ``preset_fingerprint``); then the run is skipped.
 
     A record of another preset raises ``ValueError``: its budget and schedule differ, so skipping
     it would put it in this preset's table, and redoing it would overwrite another preset's result.
+    So does a record of another version of this preset (another fingerprint, or none: written
+    before records carried one), whose trainers or budgets differ from today's.
     """
     if not path.is_file():
         return False
@@ -433,6 +470,11 @@ def _finished(path: Path, preset_name: str) -> bool:
     if record.get("preset") != preset_name:
         raise ValueError(f"{path} is a run of preset {record.get('preset')!r}, not {preset_name!r}; give each preset "
                          "its own --out folder")
+    if record.get("preset_fingerprint") != fingerprint:
+        made = (f"with preset_fingerprint {record['preset_fingerprint'][:12]}…" if "preset_fingerprint" in record
+                else "before run records carried a preset_fingerprint")
+        raise ValueError(f"{path} was made {made}, but preset {preset_name!r} is now {fingerprint[:12]}…: its "
+                         "trainer configs or budgets have changed since; give this version its own --out folder")
     return True
 
 
@@ -464,6 +506,7 @@ def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, A
         "seed": job.seed,
         **{k: v for k, v in result.items() if k not in ("method", "env", "seed", "schema_version")},
         "preset": preset.name,
+        "preset_fingerprint": preset_fingerprint(preset, job.env),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return validate_run_record(record, f"run {job.run_path.name}")
@@ -558,6 +601,7 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
     # absolute, so that Ray workers, whose working directory may differ, write into the same folder
     out = (Path(config.out) if config.out is not None else Path("results") / preset.name).resolve()
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    fingerprints = {env: preset_fingerprint(preset, env) for env in envs}
 
     jobs, skipped, busy = [], [], []
     claims: dict[tuple[str, str, int], IO[str]] = {}
@@ -579,7 +623,7 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
                               "left to it", file=sys.stderr)
                         continue
                     claims[key] = claim  # released in `finally` if the check below refuses the folder
-                    if _finished(job.run_path, preset.name):  # checked under the claim: no process writes it
+                    if _finished(job.run_path, preset.name, fingerprints[env]):  # checked under the claim: no process writes it
                         claims.pop(key).close()
                         skipped.append(key)
                     else:

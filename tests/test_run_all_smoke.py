@@ -273,7 +273,7 @@ def test_arguments_are_validated(tmp_path: Path) -> None:
 GRID_METHODS = ("internal_rl", "raw_action_rl", "compile_rl", "internal_rl_beta1", "internal_rl_cotrained")
 
 
-def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
+def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The paper's methods run through the harness on shared artifacts built once (SPEC A§7.1, B6)."""
     config = RunAllConfig(env="grid", methods=",".join(GRID_METHODS), seeds="0,", out=tmp_path, progress=False)
     first = run_benchmark(config, preset=TINY)
@@ -313,6 +313,22 @@ def test_grid_methods_share_one_base_model_and_resume(tmp_path: Path) -> None:
         run_benchmark(config, preset=dataclasses.replace(TINY, name="other"))
     third = run_benchmark(config, preset=TINY)  # the refusal released every run lock
     assert third["ran"] == [] and third["busy"] == []
+    # nor another version of this preset: a trainer preset of its pipeline changed since (as the grid
+    # `default` backbone did in session 33), or a record written before records carried a fingerprint
+    import agents.base_model_study as study_module
+
+    smoke_study = study_module.STUDY_PRESETS["smoke"]
+    changed = dataclasses.replace(smoke_study, data=dataclasses.replace(smoke_study.data, d_epsilon=0.1))
+    with monkeypatch.context() as patch:
+        patch.setitem(study_module.STUDY_PRESETS, "smoke", changed)
+        with pytest.raises(ValueError, match=r"grid__\w+__seed0\.json was made with preset_fingerprint .* have changed since"):
+            run_benchmark(config, preset=TINY)
+    record_path = tmp_path / "runs" / "grid__internal_rl__seed0.json"
+    record = json.loads(record_path.read_text())
+    del record["preset_fingerprint"]
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"grid__internal_rl__seed0\.json was made before run records carried"):
+        run_benchmark(dataclasses.replace(config, methods="internal_rl"), preset=TINY)
 
 
 def test_base_model_and_dstar_go_together(tmp_path: Path) -> None:
@@ -348,3 +364,33 @@ def test_ant_rows_come_from_the_same_harness(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="do not run on env 'ant'"):
         run_benchmark(RunAllConfig(env="ant", methods="sb3_dqn_privileged", out=tmp_path, progress=False),
                       preset=PRESETS["smoke"])
+
+
+def test_preset_fingerprint_covers_budgets_trainer_presets_and_sb3_hyperparameters(monkeypatch) -> None:
+    """The fingerprint a run record carries changes with anything that decides the run, per env,
+    and is the same for the same configs (run_all.preset_fingerprint)."""
+    import agents.baselines.sb3_agents as sb3_agents
+    import agents.train_metacontroller as train_metacontroller
+    from benchmarks.run_all import preset_fingerprint
+
+    grid, ant = preset_fingerprint(TINY, "grid"), preset_fingerprint(TINY, "ant")
+    assert len(grid) == 64 and grid != ant and preset_fingerprint(dataclasses.replace(TINY), "grid") == grid
+    assert preset_fingerprint(dataclasses.replace(TINY, eval_episodes=5), "grid") != grid
+    # an ant-only budget leaves the grid's runs valid
+    ant_budget = {"ant": {**TINY.env_overrides["ant"], "eval_episodes": 3}}
+    assert preset_fingerprint(dataclasses.replace(TINY, env_overrides=ant_budget), "grid") == grid
+    assert preset_fingerprint(dataclasses.replace(TINY, env_overrides=ant_budget), "ant") != ant
+    smoke_mc = train_metacontroller.METACONTROLLER_PRESETS["smoke"]
+    with monkeypatch.context() as patch:
+        patch.setitem(train_metacontroller.METACONTROLLER_PRESETS, "smoke",
+                      dataclasses.replace(smoke_mc, train_steps=smoke_mc.train_steps + 1))
+        assert preset_fingerprint(TINY, "grid") != grid and preset_fingerprint(TINY, "ant") == ant
+    with monkeypatch.context() as patch:
+        patch.setitem(sb3_agents.HYPERPARAMS["dqn"], "HierGrid-v0",
+                      {**sb3_agents.HYPERPARAMS["dqn"]["HierGrid-v0"], "gamma": 0.98})
+        assert preset_fingerprint(TINY, "grid") != grid and preset_fingerprint(TINY, "ant") == ant
+    # a config value without a stable JSON form is refused rather than hashed by its address
+    with pytest.raises(TypeError, match="cannot hash a object"):
+        preset_fingerprint(dataclasses.replace(TINY, method_options={"x": {"y": object()}}), "grid")
+    # a preset with no trainer presets of its name (SB3 / registered methods only) still has one
+    assert len(preset_fingerprint(dataclasses.replace(TINY, name="other"), "grid")) == 64

@@ -3,8 +3,12 @@ named on the command line on the 300 held-out D* episodes (ε = 0, seed 1002): s
 (±1, β ≥ 0.5, encoder means, agents.switching_analysis), held-out action NLL and KL per step, one
 JSON row per checkpoint appended to OUT.jsonl, and a β strip + histogram PNG next to it.
 
+BASE_MODEL names another backbone's model.pt (default: the `default` study's runs/grid_default
+one); the held-out episodes are read from runs/mc_sweep/heldout.npz, generated there with the
+package's generator (300 episodes, ε = 0, seed 1002) when the file is missing.
+
 usage: python score_stops_dev.py OUT.jsonl RUN_DIR_OR_CHECKPOINT..."""
-import json, sys
+import json, os, sys
 from pathlib import Path
 import numpy as np, torch
 from agents.checkpoints import load_checkpoint
@@ -13,15 +17,20 @@ from agents.pretrain import load_base_model, batch_tensors
 from agents.models.controller import freeze
 from agents.switching_analysis import collect_betas, plot_switching, switching_scores
 from agents.training_utils import set_threads
-from hier_envs.datasets import load_dataset
+from hier_envs.datasets import generate_grid_dataset, load_dataset, save_dataset
 
 out = Path(sys.argv[1])
 paths = []
 for arg in map(Path, sys.argv[2:]):
     paths += sorted(arg.glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1])) if arg.is_dir() else [arg]
 set_threads(1)
-base = freeze(load_base_model("runs/grid_default/base_model/model.pt")); layer = base.config.controlled_layer
-held = load_dataset("runs/mc_sweep/heldout.npz")
+base = freeze(load_base_model(os.environ.get("BASE_MODEL", "runs/grid_default/base_model/model.pt")))
+layer = base.config.controlled_layer
+held_path = Path("runs/mc_sweep/heldout.npz")
+if not held_path.exists():
+    held_path.parent.mkdir(parents=True, exist_ok=True)
+    save_dataset(generate_grid_dataset(300, 0.0, 1002, progress=False), held_path)
+held = load_dataset(held_path)
 b = batch_tensors(held, np.arange(held.n_episodes)); weights = b["mask"].to(torch.float32)
 with torch.no_grad():
     residual = base.forward_lower(b["observations"], layer)

@@ -5,7 +5,7 @@ step after 5,000 random warm-up steps), one torch thread, seed 0, 12,000 env ste
 warm-up speed and the learning speed between env steps 7,000 and 12,000 to the JSON named on the
 command line; it says why the ant SAC rows of ``run_all.py`` do not fit a session here.
 
-    python results/default/sac_throughput_dev.py results/default/sac_throughput.json
+    python results/default_before_session33/sac_throughput_dev.py results/default_before_session33/sac_throughput.json
 """
 
 import json
