@@ -2,7 +2,7 @@
 committed study's logged metrics on this machine? Generates D as `agents.base_model_study
 --preset default` does (300,000 episodes, ε = 0.1, seed 1), pretrains the `default` preset for the
 first STEPS steps (2 threads) and compares every logged metric row with
-`results/base_model_default/results.json` (written on an earlier machine). D is kept in
+`results/base_model_default_before_session33/results.json` (written on an earlier machine). D is kept in
 runs/fresh_D.npz for later runs (its sha256 is recorded); environment variables such as
 MKL_CBWR are recorded with the result.
 
@@ -24,7 +24,7 @@ from hier_envs.atomic_io import write_json_atomic
 from hier_envs.datasets import generate_grid_dataset, load_dataset, save_dataset
 
 steps, run_dir, out = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-committed = json.loads(Path("results/base_model_default/results.json").read_text())
+committed = json.loads(Path("results/base_model_default_before_session33/results.json").read_text())
 study = STUDY_PRESETS["default"]
 data = study.data
 cached = Path("runs/fresh_D.npz")
