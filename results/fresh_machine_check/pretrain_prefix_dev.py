@@ -10,6 +10,7 @@ MKL_CBWR are recorded with the result.
     MKL_CBWR=AVX2 python results/fresh_machine_check/pretrain_prefix_dev.py 250 runs/fresh_pretrain_avx2 results/fresh_machine_check/pretrain_prefix_mkl_avx2.json
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -25,8 +26,12 @@ from hier_envs.datasets import generate_grid_dataset, load_dataset, save_dataset
 
 steps, run_dir, out = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 committed = json.loads(Path("results/base_model_default_before_session33/results.json").read_text())
+# the preset as that run had it (session 33 moved `default` to ε = 0 and 12,000 steps; with the
+# constant learning rate the first STEPS steps do not depend on the run's length)
 study = STUDY_PRESETS["default"]
-data = study.data
+data = dataclasses.replace(study.data, d_epsilon=0.1)
+study = dataclasses.replace(study, pretrain=dataclasses.replace(study.pretrain, train_steps=6000,
+                                                                 snapshot_steps=(1000, 2000, 4000, 6000)))
 cached = Path("runs/fresh_D.npz")
 if cached.exists():
     dataset = load_dataset(cached)

@@ -3,7 +3,7 @@
 
 usage: python results/width256/probes_dev.py RUN_DIR OUT.json STEP [STEP ...]
 """
-import json, sys, time
+import dataclasses, json, sys, time
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ from agents.probes import probe_model
 torch.set_num_threads(2)
 run_dir, out, steps = Path(sys.argv[1]), Path(sys.argv[2]), [int(s) for s in sys.argv[3:]]
 study = STUDY_PRESETS["default"]
+study = dataclasses.replace(study, data=dataclasses.replace(study.data, d_epsilon=0.1))  # D as the preset had it before session 33
 _, dstar = ensure_grid_datasets(study.data, run_dir, progress=False)
 result = {}
 for step in steps:
