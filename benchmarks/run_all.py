@@ -491,7 +491,9 @@ def _claim(job: RunJob) -> IO[str] | None:
     return handle
 
 
-def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, Any]:
+def _record(job: RunJob, result: object, preset: BenchmarkPreset, fingerprint: str) -> dict[str, Any]:
+    """``result`` as the run record written to ``job.run_path``, carrying ``fingerprint`` (the
+    ``preset_fingerprint`` of ``job.env`` that the folder was checked against before the run)."""
     if not isinstance(result, Mapping):
         raise TypeError(f"method {job.method!r} must return a dict run record, got {type(result).__name__}")
     for key, expected in (("method", job.method), ("env", job.env), ("seed", job.seed)):
@@ -506,7 +508,7 @@ def _record(job: RunJob, result: object, preset: BenchmarkPreset) -> dict[str, A
         "seed": job.seed,
         **{k: v for k, v in result.items() if k not in ("method", "env", "seed", "schema_version")},
         "preset": preset.name,
-        "preset_fingerprint": preset_fingerprint(preset, job.env),
+        "preset_fingerprint": fingerprint,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return validate_run_record(record, f"run {job.run_path.name}")
@@ -640,7 +642,7 @@ def run_benchmark(config: RunAllConfig, preset: BenchmarkPreset | None = None) -
                     key = (job.env, job.method, job.seed)
                     if error is None:
                         try:
-                            write_json_atomic(job.run_path, _record(job, result, preset))
+                            write_json_atomic(job.run_path, _record(job, result, preset, fingerprints[job.env]))
                             ran.append(key)
                         except (TypeError, ValueError) as bad:
                             error = f"{type(bad).__name__}: {bad}"

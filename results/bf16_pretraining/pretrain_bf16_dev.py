@@ -11,14 +11,14 @@ usage: python results/bf16_pretraining/pretrain_bf16_dev.py RUN_DIR [STEPS=24000
 import dataclasses, sys
 from pathlib import Path
 
-from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets
+from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets, with_data_epsilon
 from agents.pretrain import pretrain
 
 run_dir = Path(sys.argv[1])
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 24_000
 precision = sys.argv[3] if len(sys.argv) > 3 else "bfloat16"
 study = STUDY_PRESETS["default"]
-study = dataclasses.replace(study, data=dataclasses.replace(study.data, d_epsilon=0.1))  # D as the preset had it before session 33
+study = with_data_epsilon(study, 0.1)  # D as the preset had it before session 33
 snapshots = tuple(s for s in (2000, 4000, 6000, 12000, 18000, 24000) if s <= steps)
 config = dataclasses.replace(study.pretrain, train_steps=steps, snapshot_steps=snapshots, precision=precision)
 data_d, _ = ensure_grid_datasets(study.data, run_dir, progress=False)

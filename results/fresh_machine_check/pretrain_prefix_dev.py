@@ -10,7 +10,6 @@ MKL_CBWR are recorded with the result.
     MKL_CBWR=AVX2 python results/fresh_machine_check/pretrain_prefix_dev.py 250 runs/fresh_pretrain_avx2 results/fresh_machine_check/pretrain_prefix_mkl_avx2.json
 """
 
-import dataclasses
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from agents.base_model_study import STUDY_PRESETS
+from agents.base_model_study import STUDY_PRESETS, with_data_epsilon, with_pretrain_steps
 from agents.pretrain import pretrain
 from agents.training_utils import CsvLog
 from hier_envs.atomic_io import write_json_atomic
@@ -28,10 +27,8 @@ steps, run_dir, out = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 committed = json.loads(Path("results/base_model_default_before_session33/results.json").read_text())
 # the preset as that run had it (session 33 moved `default` to ε = 0 and 12,000 steps; with the
 # constant learning rate the first STEPS steps do not depend on the run's length)
-study = STUDY_PRESETS["default"]
-data = dataclasses.replace(study.data, d_epsilon=0.1)
-study = dataclasses.replace(study, pretrain=dataclasses.replace(study.pretrain, train_steps=6000,
-                                                                 snapshot_steps=(1000, 2000, 4000, 6000)))
+study = with_pretrain_steps(with_data_epsilon(STUDY_PRESETS["default"], 0.1), 6000)
+data = study.data
 cached = Path("runs/fresh_D.npz")
 if cached.exists():
     dataset = load_dataset(cached)

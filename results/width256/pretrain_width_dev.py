@@ -12,14 +12,14 @@ usage: python results/width256/pretrain_width_dev.py RUN_DIR [STEPS=6000] [WIDTH
 import dataclasses, sys
 from pathlib import Path
 
-from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets
+from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets, with_data_epsilon
 from agents.pretrain import pretrain
 
 run_dir = Path(sys.argv[1])
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 6000
 width = int(sys.argv[3]) if len(sys.argv) > 3 else 256
 study = STUDY_PRESETS["default"]
-study = dataclasses.replace(study, data=dataclasses.replace(study.data, d_epsilon=0.1))  # D as the preset had it before session 33
+study = with_data_epsilon(study, 0.1)  # D as the preset had it before session 33
 model = dataclasses.replace(study.pretrain.model, width=width, mlp_hidden=2 * width)
 snapshots = tuple(s for s in (1000, 2000, 4000, 6000, 12000) if s <= steps)
 config = dataclasses.replace(study.pretrain, model=model, train_steps=steps, snapshot_steps=snapshots,

@@ -3,12 +3,12 @@
 
 usage: python results/width256/probes_dev.py RUN_DIR OUT.json STEP [STEP ...]
 """
-import dataclasses, json, sys, time
+import json, sys, time
 from pathlib import Path
 
 import torch
 
-from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets
+from agents.base_model_study import STUDY_PRESETS, ensure_grid_datasets, with_data_epsilon
 from agents.models.controller import freeze
 from agents.pretrain import load_base_model
 from agents.probes import probe_model
@@ -16,7 +16,7 @@ from agents.probes import probe_model
 torch.set_num_threads(2)
 run_dir, out, steps = Path(sys.argv[1]), Path(sys.argv[2]), [int(s) for s in sys.argv[3:]]
 study = STUDY_PRESETS["default"]
-study = dataclasses.replace(study, data=dataclasses.replace(study.data, d_epsilon=0.1))  # D as the preset had it before session 33
+study = with_data_epsilon(study, 0.1)  # D as the preset had it before session 33
 _, dstar = ensure_grid_datasets(study.data, run_dir, progress=False)
 result = {}
 for step in steps:
