@@ -5,7 +5,8 @@ JSON row per checkpoint appended to OUT.jsonl, and a β strip + histogram PNG ne
 
 BASE_MODEL names another backbone's model.pt (default: the `default` study's runs/grid_default
 one); the held-out episodes are read from runs/mc_sweep/heldout.npz, generated there with the
-package's generator (300 episodes, ε = 0, seed 1002) when the file is missing.
+package's generator (300 episodes, ε = 0, seed 1002) when the file is missing, or from HELDOUT
+when that names another dataset.
 
 usage: python score_stops_dev.py OUT.jsonl RUN_DIR_OR_CHECKPOINT..."""
 import json, os, sys
@@ -26,8 +27,8 @@ for arg in map(Path, sys.argv[2:]):
 set_threads(1)
 base = freeze(load_base_model(os.environ.get("BASE_MODEL", "runs/grid_default/base_model/model.pt")))
 layer = base.config.controlled_layer
-held_path = Path("runs/mc_sweep/heldout.npz")
-if not held_path.exists():
+held_path = Path(os.environ.get("HELDOUT", "runs/mc_sweep/heldout.npz"))
+if not held_path.exists() and "HELDOUT" not in os.environ:
     held_path.parent.mkdir(parents=True, exist_ok=True)
     save_dataset(generate_grid_dataset(300, 0.0, 1002, progress=False), held_path)
 held = load_dataset(held_path)

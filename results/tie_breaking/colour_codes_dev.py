@@ -1,0 +1,117 @@
+"""Dev (session 34): does a metacontroller switch at colour visits and name the next colour?
+
+For one metacontroller checkpoint, on held-out D*-style episodes (HELDOUT):
+- switching scores (agents.switching_analysis, ±1, β ≥ 0.5) against the *colour-visit* boundaries
+  (each step whose next colour target differs from the previous step's), not the subgoal ones;
+- linear probes (softmax, L-BFGS, fitted on the first 200 episodes, scored on the rest, steps at
+  least 2 from a colour boundary) from the integrated code z_t and from the controlled layer's
+  residual to: the next colour (8 classes), the subgoal pair (4), the place of that colour in its
+  pair (2); with the majority class of each;
+- an oracle: the mean code of each colour (same steps), played at decision i for the i-th colour of
+  a task in the internal-RL environment (β decides when a decision is asked), EPISODES episodes per task.
+
+usage: python colour_codes_dev.py METACONTROLLER_PT OUT.json EPISODES TASK...
+(environment: BASE_MODEL, HELDOUT as in code_probe_dev.py)
+"""
+import json, os, sys
+from pathlib import Path
+import numpy as np, torch
+from agents.internal_rl import InternalRLEnvironment
+from agents.train_metacontroller import load_metacontroller
+from agents.pretrain import load_base_model, batch_tensors
+from agents.models.controller import freeze
+from agents.switching_analysis import switching_scores
+from agents.training_utils import set_threads
+from hier_envs.datasets import load_dataset
+
+set_threads(1)
+mc_path, out, episodes = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+tasks = [[int(c) for c in t.split("-")] for t in sys.argv[4:]]
+base = freeze(load_base_model(os.environ["BASE_MODEL"])); layer = base.config.controlled_layer
+mc = freeze(load_metacontroller(mc_path, base.config.width)).eval()
+held = load_dataset(os.environ["HELDOUT"])
+b = batch_tensors(held, np.arange(held.n_episodes))
+with torch.no_grad():
+    residual = base.forward_lower(b["observations"], layer)
+    o = mc(residual, b["mask"], sample=False)
+mask = b["mask"].bool()
+cells, n_colors = 49, 8
+n_walls = b["observations"].shape[-1] // cells - n_colors - 1
+color_cell = b["observations"][:, 0, n_walls * cells:(n_walls + n_colors) * cells].reshape(-1, n_colors, cells).argmax(-1)
+agent_after = b["next_observations"][..., (n_walls + n_colors) * cells:].argmax(-1)  # (B, T) cell after each action
+entered = (agent_after[..., None] == color_cell[:, None, :]) & mask[..., None]  # (B, T, 8)
+visited = torch.where(entered.any(-1), entered.float().argmax(-1), torch.full_like(agent_after, -1))
+next_color = torch.full_like(visited, -1)
+carry = torch.full_like(visited[:, 0], -1)
+for t in range(visited.shape[1] - 1, -1, -1):  # the first colour entered at or after step t
+    carry = torch.where(visited[:, t] >= 0, visited[:, t], carry)
+    next_color[:, t] = carry
+assert bool((next_color[mask] // 2 == b["subgoals"][mask]).all()), "colour labels disagree with the subgoal labels"
+lengths = mask.sum(1)
+beta = o.beta.numpy()
+scores = switching_scores([(beta[i, :n], next_color[i, :n].numpy()) for i, n in enumerate(lengths.tolist())])
+edge = torch.zeros_like(mask); edge[:, 1:] = (next_color[:, 1:] != next_color[:, :-1]) & mask[:, 1:]
+settled = mask.clone()
+for shift in (-2, -1, 0, 1, 2):
+    settled &= ~torch.roll(edge, shift, 1)
+train = torch.zeros_like(settled); train[:200] = True
+
+
+def probe(x, y, classes):
+    fit, test = settled & train, settled & ~train
+    mean, std = x[fit].mean(0), x[fit].std(0) + 1e-6
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(x.shape[-1], classes)
+    opt = torch.optim.LBFGS(linear.parameters(), max_iter=500)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(linear((x[fit] - mean) / std), y[fit]) + 1e-3 * linear.weight.square().sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad():
+        accuracy = float((linear((x[test] - mean) / std).argmax(1) == y[test]).float().mean())
+    majority = float(torch.bincount(y[test], minlength=classes).max()) / int(test.sum())
+    return {"code": round(accuracy, 4), "residual": None, "majority": round(majority, 4)}
+
+
+probes = {}
+for name, labels, classes in (("next_colour", next_color, 8), ("subgoal", next_color // 2, 4), ("place_in_pair", next_color % 2, 2)):
+    row = probe(o.z, labels, classes)
+    row["residual"] = probe(residual, labels, classes)["code"]
+    probes[name] = row
+codes = torch.stack([o.z[settled & (next_color == k)].mean(0) for k in range(n_colors)])
+
+
+class ColourCodes:
+    """Duck-typed CodePolicy: decision i of an episode gets the mean code of the task's i-th colour."""
+
+    def __init__(self, colours):
+        self.colours = torch.tensor(colours)
+        self.log_std = torch.full((codes.shape[1],), -20.0)
+
+    def initial_state(self, n):
+        return torch.zeros(n, 1)
+
+    def step(self, residual, state):
+        return state + 1, codes[self.colours[state[:, 0].long().clamp(max=len(self.colours) - 1)]]
+
+    def log_prob(self, mean, z):
+        return torch.zeros(mean.shape[0])
+
+
+rows = []
+for task in tasks:
+    environment = InternalRLEnvironment(base, mc, "HierGrid-v0", episodes, 0.5, env_kwargs={"task": task})
+    batch = environment.collect(ColourCodes(task), seed=123, generator=torch.Generator().manual_seed(0))
+    rows.append({"task": "-".join(map(str, task)), "episodes": episodes, "success_rate": float(batch.returns.mean()),
+                 "decisions_per_episode": float(batch.decision_mask.sum(1).float().mean()),
+                 "mean_length": float(np.mean(batch.lengths))})
+result = {"checkpoint": mc_path, "heldout": os.environ["HELDOUT"], "probe_test_steps": int((settled & ~train).sum()),
+          "switching_vs_colour_visits": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()
+                                         if not k.startswith("beta_histogram")},
+          "probes": probes, "colour_code_norms": [round(float(v), 3) for v in codes.norm(dim=1)],
+          "colour_code_oracle": rows}
+out.write_text(json.dumps(result, indent=1) + "\n")
+print(json.dumps(result, indent=1))
