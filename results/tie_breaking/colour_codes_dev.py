@@ -8,10 +8,18 @@ For one metacontroller checkpoint, on held-out D*-style episodes (HELDOUT):
   residual to: the next colour (8 classes), the subgoal pair (4), the place of that colour in its
   pair (2); with the majority class of each;
 - an oracle: the mean code of each colour (same steps), played at decision i for the i-th colour of
-  a task in the internal-RL environment (β decides when a decision is asked), EPISODES episodes per task.
+  a task in the internal-RL environment (β decides when a decision is asked), EPISODES episodes per task;
+- a code swap, teacher-forced: every segment (between SEGMENTS boundaries: `subgoal` pairs, the
+  default, or `colour` visits) gets the code another episode held in a segment that shares its
+  target, its heading (dominant direction of the segment's whole displacement), both, or neither
+  (a random segment), and the held-out action NLL of the steps at least 2 after the segment's start
+  is compared with the own codes' (as integrated, and the segment's code at its 3rd step held over
+the whole segment, as the donors' are), the prior mean z = 0 and no controller. If the codes name the
+  target, a same-target donor should do about as well as the own code; if they name a direction, a
+  same-heading donor should.
 
 usage: python colour_codes_dev.py METACONTROLLER_PT OUT.json EPISODES TASK...
-(environment: BASE_MODEL, HELDOUT as in code_probe_dev.py)
+(environment: BASE_MODEL, HELDOUT as in code_probe_dev.py; SEGMENTS = subgoal | colour)
 """
 import json, os, sys
 from pathlib import Path
@@ -108,10 +116,60 @@ for task in tasks:
     rows.append({"task": "-".join(map(str, task)), "episodes": episodes, "success_rate": float(batch.returns.mean()),
                  "decisions_per_episode": float(batch.decision_mask.sum(1).float().mean()),
                  "mean_length": float(np.mean(batch.lengths))})
+# code swap (teacher-forced), segments by SEGMENTS labels
+segment_labels = next_color // 2 if os.environ.get("SEGMENTS", "subgoal") == "subgoal" else next_color
+start = mask.clone(); start[:, 1:] = (segment_labels[:, 1:] != segment_labels[:, :-1]) & mask[:, 1:]
+segment_id = torch.cumsum(start.long(), 1) - 1  # (B, T) index of the segment within its episode
+delta = torch.tensor([[-1, 0], [0, 1], [1, 0], [0, -1]])[b["actions"]] * mask[..., None]  # (B, T, 2) row, col
+segments = []  # (episode, first step, end step, target, heading, code)
+for i, n in enumerate(lengths.tolist()):
+    starts = start[i, :n].nonzero().flatten().tolist() + [n]
+    for first, end in zip(starts[:-1], starts[1:]):
+        row, col = delta[i, first:end].sum(0).tolist()
+        heading = (2 if row > 0 else 0) if abs(row) >= abs(col) else (1 if col > 0 else 3)  # up right down left
+        middle = min(first + 2, end - 1)
+        segments.append((i, first, end, int(segment_labels[i, first]), heading, o.z[i, middle]))
+scored = mask.clone()
+for i, first, end, *_ in segments:
+    scored[i, first:first + 2] = False
+swap_rng = np.random.default_rng(0)
+
+
+def nll_with(codes_seq):
+    with torch.no_grad():
+        controlled = residual if codes_seq is None else mc.apply_controller(residual, codes_seq)
+        nll = base.action_nll_per_step(base.forward_upper(controlled, layer), b["actions"])
+    return round(float(nll[scored].mean()), 4)
+
+
+def donor_codes(match):
+    z_seq, swapped = torch.zeros_like(o.z), 0
+    for i, first, end, target, heading, _ in segments:
+        pool = [k for k, other in enumerate(segments) if other[0] != i and match(other, target, heading)]
+        if pool:
+            swapped += 1
+            z_seq[i, first:end] = segments[pool[swap_rng.integers(len(pool))]][5]
+        else:
+            z_seq[i, first:end] = o.z[i, first:end]
+    return z_seq, swapped
+
+
+own_held = torch.zeros_like(o.z)
+for i, first, end, *_, code in segments:
+    own_held[i, first:end] = code
+swap = {"segments": len(segments), "scored_steps": int(scored.sum()), "own_codes": nll_with(o.z),
+        "own_code_held_from_segment_step_2": nll_with(own_held),
+        "prior_mean_code": nll_with(torch.zeros_like(o.z)), "no_controller": nll_with(None)}
+for name, match in (("same_target", lambda other, target, heading: other[3] == target),
+                    ("same_heading", lambda other, target, heading: other[4] == heading),
+                    ("same_target_and_heading", lambda other, target, heading: other[3] == target and other[4] == heading),
+                    ("random_segment", lambda other, target, heading: True)):
+    z_seq, swapped = donor_codes(match)
+    swap[name] = {"nll": nll_with(z_seq), "segments_swapped": swapped}
 result = {"checkpoint": mc_path, "heldout": os.environ["HELDOUT"], "probe_test_steps": int((settled & ~train).sum()),
           "switching_vs_colour_visits": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()
                                          if not k.startswith("beta_histogram")},
           "probes": probes, "colour_code_norms": [round(float(v), 3) for v in codes.norm(dim=1)],
-          "colour_code_oracle": rows}
+          "colour_code_oracle": rows, "code_swap": {"segments_by": os.environ.get("SEGMENTS", "subgoal"), **swap}}
 out.write_text(json.dumps(result, indent=1) + "\n")
 print(json.dumps(result, indent=1))
