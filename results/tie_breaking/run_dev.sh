@@ -1,26 +1,38 @@
 #!/bin/bash
-# session 34 dev: metacontroller on D* from a deterministic-tie expert (results/tie_breaking)
+# session 34 dev (results/tie_breaking/NOTE.md): the benchmark pipeline's metacontroller recipe
+# (pipeline_methods: METACONTROLLER_PRESETS["default"] at a final α) on the session-33 backbone, then scored.
+#   run_dev.sh ties    D* from the first-optimal-action expert, α = 0.1, 1 thread (run as runs/s34_ties.sh)
+#   run_dev.sh alpha1  the package's D*, α = 1.0, 2 threads (run as runs/s34_alpha1.sh)
 cd /work/main && . .venv/bin/activate && export OMP_WAIT_POLICY=PASSIVE
-date
-python results/tie_breaking/make_data_dev.py runs/ties_s34 || exit 1
-date
+case "$1" in
+  ties) ALPHA=0.1 THREADS=1 RUN=runs/ties_s34/mc DSTAR=runs/ties_s34/data_Dstar_first_optimal.npz
+        HELD=runs/ties_s34/heldout_first_optimal.npz OUT=colour_codes_first_optimal.json SEG=colour
+        python results/tie_breaking/make_data_dev.py runs/ties_s34 || exit 1 ;;
+  alpha1) ALPHA=1.0 THREADS=2 RUN=runs/alpha1_s34/mc DSTAR=runs/grid_default_s33/data_Dstar.npz
+          HELD=runs/mc_sweep/heldout.npz OUT=colour_codes_uniform_ties_alpha1.json SEG=subgoal ;;
+  *) echo "usage: run_dev.sh ties|alpha1" >&2; exit 2 ;;
+esac
+export ALPHA THREADS RUN DSTAR
 python - <<'PY' || exit 1
-import dataclasses
+import dataclasses, os
 from agents.train_metacontroller import METACONTROLLER_PRESETS, train_metacontroller
 from agents.pretrain import load_base_model
 from agents.models.controller import freeze
 from agents.training_utils import set_threads
 from hier_envs.datasets import load_dataset
-# the benchmark pipeline's metacontroller (pipeline_methods: the default preset at the pipeline's α = 0.1), 1 thread
+threads = int(os.environ["THREADS"])
 config = METACONTROLLER_PRESETS["default"]
-config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, kl_weight=0.1), num_threads=1)
-set_threads(1)
+config = dataclasses.replace(config, metacontroller=dataclasses.replace(config.metacontroller, kl_weight=float(os.environ["ALPHA"])),
+                             num_threads=threads)
+set_threads(threads)
 base = freeze(load_base_model("runs/grid_default_s33/base_model/model.pt"))
-print(train_metacontroller(config, base, load_dataset("runs/ties_s34/data_Dstar_first_optimal.npz"), "runs/ties_s34/mc",
-                           progress=False), flush=True)
+print(train_metacontroller(config, base, load_dataset(os.environ["DSTAR"]), os.environ["RUN"], progress=False), flush=True)
 PY
-date
-export BASE_MODEL=runs/grid_default_s33/base_model/model.pt HELDOUT=runs/ties_s34/heldout_first_optimal.npz
-python results/metacontroller_kl_schedule/score_stops_dev.py results/tie_breaking/switching.jsonl runs/ties_s34/mc/metacontroller.pt
-python results/internal_rl_grid_dev/code_probe_dev.py runs/ties_s34/mc/metacontroller.pt results/tie_breaking/code_probe.json
-date
+export BASE_MODEL=runs/grid_default_s33/base_model/model.pt HELDOUT=$HELD
+if [ "$1" = ties ]; then
+  python results/metacontroller_kl_schedule/score_stops_dev.py results/tie_breaking/switching.jsonl $RUN/metacontroller.pt
+  python results/internal_rl_grid_dev/code_probe_dev.py $RUN/metacontroller.pt results/tie_breaking/code_probe.json
+else
+  python results/metacontroller_kl_schedule/score_stops_dev.py results/tie_breaking/alpha1_switching.jsonl $RUN/metacontroller.pt
+fi
+SEGMENTS=$SEG python results/tie_breaking/colour_codes_dev.py $RUN/metacontroller.pt results/tie_breaking/$OUT 500 0-1-4-5-2-3 0-1-2-3-4-5-6-7-0-1-2-3
