@@ -14,7 +14,7 @@ For one metacontroller checkpoint, on held-out D*-style episodes (HELDOUT):
   target, its heading (dominant direction of the segment's whole displacement), both, or neither
   (a random segment), and the held-out action NLL of the steps at least 2 after the segment's start
   is compared with the own codes' (as integrated, and the segment's code at its 3rd step held over
-the whole segment, as the donors' are), the prior mean z = 0 and no controller. If the codes name the
+  the whole segment, as the donors' are), the prior mean z = 0 and no controller. If the codes name the
   target, a same-target donor should do about as well as the own code; if they name a direction, a
   same-heading donor should.
 
@@ -30,11 +30,13 @@ from agents.pretrain import load_base_model, batch_tensors
 from agents.models.controller import freeze
 from agents.switching_analysis import switching_scores
 from agents.training_utils import set_threads
+from hier_envs.atomic_io import write_json_atomic
 from hier_envs.datasets import load_dataset
 
 set_threads(1)
 mc_path, out, episodes = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 tasks = [[int(c) for c in t.split("-")] for t in sys.argv[4:]]
+segments_by = os.environ.get("SEGMENTS", "subgoal")
 base = freeze(load_base_model(os.environ["BASE_MODEL"])); layer = base.config.controlled_layer
 mc = freeze(load_metacontroller(mc_path, base.config.width)).eval()
 held = load_dataset(os.environ["HELDOUT"])
@@ -43,8 +45,8 @@ with torch.no_grad():
     residual = base.forward_lower(b["observations"], layer)
     o = mc(residual, b["mask"], sample=False)
 mask = b["mask"].bool()
-cells, n_colors = 49, 8
-n_walls = b["observations"].shape[-1] // cells - n_colors - 1
+grid = held.metadata["env_config"]  # observation planes: walls, colours, agent (hier_envs.grid)
+cells, n_colors, n_walls = grid["grid_size"] ** 2, grid["n_colors"], grid["n_walls"]
 color_cell = b["observations"][:, 0, n_walls * cells:(n_walls + n_colors) * cells].reshape(-1, n_colors, cells).argmax(-1)
 agent_after = b["next_observations"][..., (n_walls + n_colors) * cells:].argmax(-1)  # (B, T) cell after each action
 entered = (agent_after[..., None] == color_cell[:, None, :]) & mask[..., None]  # (B, T, 8)
@@ -79,16 +81,15 @@ def probe(x, y, classes):
         return loss
     opt.step(closure)
     with torch.no_grad():
-        accuracy = float((linear((x[test] - mean) / std).argmax(1) == y[test]).float().mean())
-    majority = float(torch.bincount(y[test], minlength=classes).max()) / int(test.sum())
-    return {"code": round(accuracy, 4), "residual": None, "majority": round(majority, 4)}
+        return round(float((linear((x[test] - mean) / std).argmax(1) == y[test]).float().mean()), 4)
 
 
 probes = {}
-for name, labels, classes in (("next_colour", next_color, 8), ("subgoal", next_color // 2, 4), ("place_in_pair", next_color % 2, 2)):
-    row = probe(o.z, labels, classes)
-    row["residual"] = probe(residual, labels, classes)["code"]
-    probes[name] = row
+for name, labels, classes in (("next_colour", next_color, n_colors), ("subgoal", next_color // 2, n_colors // 2),
+                              ("place_in_pair", next_color % 2, 2)):
+    tested = labels[settled & ~train]
+    probes[name] = {"code": probe(o.z, labels, classes), "residual": probe(residual, labels, classes),
+                    "majority": round(float(torch.bincount(tested, minlength=classes).max()) / len(tested), 4)}
 codes = torch.stack([o.z[settled & (next_color == k)].mean(0) for k in range(n_colors)])
 
 
@@ -117,9 +118,8 @@ for task in tasks:
                  "decisions_per_episode": float(batch.decision_mask.sum(1).float().mean()),
                  "mean_length": float(np.mean(batch.lengths))})
 # code swap (teacher-forced), segments by SEGMENTS labels
-segment_labels = next_color // 2 if os.environ.get("SEGMENTS", "subgoal") == "subgoal" else next_color
+segment_labels = next_color // 2 if segments_by == "subgoal" else next_color
 start = mask.clone(); start[:, 1:] = (segment_labels[:, 1:] != segment_labels[:, :-1]) & mask[:, 1:]
-segment_id = torch.cumsum(start.long(), 1) - 1  # (B, T) index of the segment within its episode
 delta = torch.tensor([[-1, 0], [0, 1], [1, 0], [0, -1]])[b["actions"]] * mask[..., None]  # (B, T, 2) row, col
 segments = []  # (episode, first step, end step, target, heading, code)
 for i, n in enumerate(lengths.tolist()):
@@ -127,8 +127,8 @@ for i, n in enumerate(lengths.tolist()):
     for first, end in zip(starts[:-1], starts[1:]):
         row, col = delta[i, first:end].sum(0).tolist()
         heading = (2 if row > 0 else 0) if abs(row) >= abs(col) else (1 if col > 0 else 3)  # up right down left
-        middle = min(first + 2, end - 1)
-        segments.append((i, first, end, int(segment_labels[i, first]), heading, o.z[i, middle]))
+        third = min(first + 2, end - 1)
+        segments.append((i, first, end, int(segment_labels[i, first]), heading, o.z[i, third]))
 scored = mask.clone()
 for i, first, end, *_ in segments:
     scored[i, first:first + 2] = False
@@ -170,6 +170,6 @@ result = {"checkpoint": mc_path, "heldout": os.environ["HELDOUT"], "probe_test_s
           "switching_vs_colour_visits": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()
                                          if not k.startswith("beta_histogram")},
           "probes": probes, "colour_code_norms": [round(float(v), 3) for v in codes.norm(dim=1)],
-          "colour_code_oracle": rows, "code_swap": {"segments_by": os.environ.get("SEGMENTS", "subgoal"), **swap}}
-out.write_text(json.dumps(result, indent=1) + "\n")
+          "colour_code_oracle": rows, "code_swap": {"segments_by": segments_by, **swap}}
+write_json_atomic(out, result, indent=1)
 print(json.dumps(result, indent=1))

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import hier_envs  # noqa: F401
+from hier_envs.atomic_io import write_json_atomic
 from hier_envs.experts.grid_expert import GridExpert
 
 out = {}
@@ -46,6 +47,5 @@ for env_id in ("HierGrid-Pretrain-v0", "HierGrid-v0"):
         "share_of_steps_with_2_optimal_actions": float(np.mean(np.array(n_opt) >= 2)),
         "entropy_nats_per_episode": float(np.sum(per_step) / 300),
     }
-with open(sys.argv[1], "w") as f:
-    json.dump(out, f, indent=1)
+write_json_atomic(sys.argv[1], out, indent=1)
 print(json.dumps(out, indent=1))
