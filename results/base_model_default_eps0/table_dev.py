@@ -93,20 +93,27 @@ def epsilon_tables() -> None:
             print(f"| {label} | {','.join(map(str, sorted(rows)))} | " + " | ".join(cells) + f" | {legs} |")
 
 
-def longer_runs() -> tuple[dict[tuple[int, int], dict[int, dict]], dict[tuple[int, int], dict[int, float]]]:
-    """ε = 0 backbone: (step, layer) -> seed -> pools where all pools were scored, and (step, layer)
-    -> seed -> `HierGrid-v0` success, which at 6,000 steps adds the study's seed 0 of every layer."""
-    pools: dict[tuple[int, int], dict[int, dict]] = {(6000, 3): {0: study("eps0")["composition"]}}
+def longer_runs() -> tuple[dict[tuple[str, int], dict[int, dict]], dict[tuple[str, int], dict[int, float]]]:
+    """ε = 0 backbone: (steps label, layer) -> seed -> pools where all pools were scored, and the same
+    keys -> seed -> `HierGrid-v0` success, which at 6,000 steps adds the study's seed 0 of every layer.
+    A label is the step count, "36,000 (fresh D)" for the run continued on a fresh D (session 35)."""
+    pools: dict[tuple[str, int], dict[int, dict]] = {("6,000", 3): {0: study("eps0")["composition"]}}
     for path in HERE.glob("controllers_layer*_seed*.json"):
         layer, seed = map(int, re.fullmatch(r"controllers_layer(\d)_seed(\d)\.json", path.name).groups())
-        pools.setdefault((6000, layer), {})[seed] = json.loads(path.read_text())["pools"]
+        pools.setdefault(("6,000", layer), {})[seed] = json.loads(path.read_text())["pools"]
     for path in (HERE / "longer").glob("controllers_step*_layer*_seed*.json"):
-        step, layer, seed = map(int, re.fullmatch(r"controllers_step(\d+)_layer(\d)_seed(\d)\.json", path.name).groups())
-        pools.setdefault((step, layer), {})[seed] = json.loads(path.read_text())["pools"]
+        step, fresh, layer, seed = re.fullmatch(r"controllers_step(\d+)(_freshD)?_layer(\d)_seed(\d)\.json", path.name).groups()
+        key = (f"{int(step):,}" + (" (fresh D)" if fresh else ""), int(layer))
+        pools.setdefault(key, {})[int(seed)] = json.loads(path.read_text())["pools"]
     v0 = {key: {s: rows[s][POOLS[3]]["success_rate"] for s in rows} for key, rows in pools.items()}
     for layer, row in study("eps0")["controllers"].items():
-        v0.setdefault((6000, int(layer)), {})[0] = row["success_rate"]
+        v0.setdefault(("6,000", int(layer)), {})[0] = row["success_rate"]
     return pools, v0
+
+
+def steps_order(label: str) -> tuple[int, str]:
+    """Sort key of a steps label: by step count, the fresh-D run after its same-D twin."""
+    return int(label.split()[0].replace(",", "")), label
 
 
 def longer_tables() -> None:
@@ -114,15 +121,15 @@ def longer_tables() -> None:
     print("| backbone steps | layer | seeds | " + " | ".join(SHORT)
           + " | `HierGrid-v0` P(subgoal k done \\| started), k = 1 … 6 |")
     print("|---|---|---|" + "---|" * (len(SHORT) + 1))
-    for (step, layer), rows in sorted(pools.items(), key=lambda item: (item[0][1] != 3, item[0])):
+    for (step, layer), rows in sorted(pools.items(), key=lambda item: (item[0][1] != 3, steps_order(item[0][0]))):
         seeds = sorted(rows)
         cells = [span([rows[s][pool]["success_rate"] for s in seeds]) for pool in POOLS]
         per_seed = [subgoal_completion_rates(rows[s][POOLS[3]]["colors_visited_counts"]) for s in seeds]
         legs = " · ".join(span([c[k] for c in per_seed], 2) for k in range(6))
-        print(f"| {step:,} | {layer} | {', '.join(map(str, seeds))} | " + " | ".join(cells) + f" | {legs} |")
+        print(f"| {step} | {layer} | {', '.join(map(str, seeds))} | " + " | ".join(cells) + f" | {legs} |")
     print("\nPer seed, `HierGrid-v0` (at 6,000 steps seed 0 of every layer from the study's layer table):")
-    for (step, layer), rates in sorted(v0.items()):
-        print(f"  step {step:>6,} layer {layer}: " + ", ".join(f"seed {s} {rates[s]:.3f}" for s in sorted(rates)))
+    for (step, layer), rates in sorted(v0.items(), key=lambda item: (steps_order(item[0][0]), item[0][1])):
+        print(f"  step {step:>6} layer {layer}: " + ", ".join(f"seed {s} {rates[s]:.3f}" for s in sorted(rates)))
 
 
 if __name__ == "__main__":
