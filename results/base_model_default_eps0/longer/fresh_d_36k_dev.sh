@@ -1,6 +1,6 @@
 #!/bin/bash
 # (committed copy of the session-35 driver; run from the repository root. Fits 0 and 1 ran side by side; seed 2 was started beside them by hand.)
-# session 35: is the drop from 24k to 36k steps (same D, 15 epochs) overfitting D? Continue the 24k
+# session 35: is the drop from 24k to 36k steps (same D, each training episode drawn about 16 times) overfitting D? Continue the 24k
 # backbone to 36k on a fresh, 4x larger D (seed 5) instead; refit the layer-3 controllers.
 set -x
 cd "$(git rev-parse --show-toplevel)" && . .venv/bin/activate
