@@ -121,7 +121,7 @@ def longer_tables() -> None:
     print("| backbone steps | layer | seeds | " + " | ".join(SHORT)
           + " | `HierGrid-v0` P(subgoal k done \\| started), k = 1 … 6 |")
     print("|---|---|---|" + "---|" * (len(SHORT) + 1))
-    for (step, layer), rows in sorted(pools.items(), key=lambda item: (item[0][1] != 3, steps_order(item[0][0]))):
+    for (step, layer), rows in sorted(pools.items(), key=lambda item: (item[0][1] != 3, steps_order(item[0][0]), item[0][1])):
         seeds = sorted(rows)
         cells = [span([rows[s][pool]["success_rate"] for s in seeds]) for pool in POOLS]
         per_seed = [subgoal_completion_rates(rows[s][POOLS[3]]["colors_visited_counts"]) for s in seeds]
