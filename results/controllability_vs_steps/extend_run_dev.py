@@ -10,6 +10,10 @@ run would hold there. ``agents.pretrain`` then resumes it like any interrupted r
 usage:
   python extend_run_dev.py check                       # the claim, on the smoke preset (exact weights)
   python extend_run_dev.py SRC_RUN_DIR DST_RUN_DIR M   # DST gets SRC's latest.pt + metrics.csv, config train_steps = M
+  python extend_run_dev.py SRC_RUN_DIR DST_RUN_DIR M PRESET
+      # the same, with snapshot_steps set to what `agents.pretrain --preset PRESET --train-steps M`
+      # requests on resume (the preset's list up to M), for a SRC made when the preset listed others
+      # (session 35: the ε = 0 runs predate the `default` preset's 12,000-step snapshot)
 """
 import dataclasses
 import shutil
@@ -24,7 +28,7 @@ from agents.pretrain import BASE_MODEL_KIND, PRETRAIN_PRESETS, PretrainConfig, l
 from agents.models.base_models import base_model_config_from_dict
 
 
-def extend(src: Path, dst: Path, steps: int) -> None:
+def extend(src: Path, dst: Path, steps: int, preset: str | None = None) -> None:
     record = load_checkpoint(src / "latest.pt", expected_kind=BASE_MODEL_KIND)
     config = dict(record["config"])
     if config.get("lr_schedule", "constant") != "constant":
@@ -32,7 +36,12 @@ def extend(src: Path, dst: Path, steps: int) -> None:
     if steps <= record["step"]:
         raise ValueError(f"{src} is at step {record['step']}; the extended length must be larger, got {steps}")
     config["train_steps"] = steps
-    config["snapshot_steps"] = [s for s in config["snapshot_steps"] if s <= record["step"]]
+    if preset is None:
+        config["snapshot_steps"] = [s for s in config["snapshot_steps"] if s <= record["step"]]
+    elif preset not in PRETRAIN_PRESETS:
+        raise ValueError(f"unknown pretraining preset {preset!r}; expected one of {sorted(PRETRAIN_PRESETS)}")
+    else:  # agents.pretrain's CLI keeps the preset's snapshots up to --train-steps; past ones are not taken again
+        config["snapshot_steps"] = [s for s in PRETRAIN_PRESETS[preset].snapshot_steps if s <= steps]
     PretrainConfig(**{**config, "model": base_model_config_from_dict(config["model"]),
                       "snapshot_steps": tuple(config["snapshot_steps"])})  # still a valid config
     dst.mkdir(parents=True, exist_ok=False)
@@ -63,5 +72,7 @@ def check() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["check"]:
         check()
+    elif len(sys.argv) in (4, 5):
+        extend(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:])
     else:
-        extend(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))
+        raise SystemExit(__doc__)
