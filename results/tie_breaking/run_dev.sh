@@ -1,6 +1,6 @@
 #!/bin/bash
 # session 34 dev (results/tie_breaking/NOTE.md): the benchmark pipeline's metacontroller recipe
-# (pipeline_methods: METACONTROLLER_PRESETS["default"] at a final α) on the session-33 backbone, then scored.
+# (pipeline_methods: METACONTROLLER_PRESETS["default"] at a final α) on the session-33 backbone (alpha: a study run dir's), then scored.
 #   run_dev.sh ties    D* from the first-optimal-action expert, α = 0.1, 1 thread (run as runs/s34_ties.sh)
 #   run_dev.sh alpha1  the package's D*, α = 1.0, 2 threads (run as runs/s34_alpha1.sh)
 #   run_dev.sh alpha A STUDY_RUN   session 36: the package's D* of the base-model study run dir STUDY_RUN
