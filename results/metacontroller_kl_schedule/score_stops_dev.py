@@ -27,8 +27,9 @@ for arg in map(Path, sys.argv[2:]):
 set_threads(1)
 base = freeze(load_base_model(os.environ.get("BASE_MODEL", "runs/grid_default/base_model/model.pt")))
 layer = base.config.controlled_layer
-held_path = Path(os.environ.get("HELDOUT", "runs/mc_sweep/heldout.npz"))
-if not held_path.exists() and "HELDOUT" not in os.environ:
+DEFAULT_HELDOUT = Path("runs/mc_sweep/heldout.npz")
+held_path = Path(os.environ.get("HELDOUT", DEFAULT_HELDOUT))
+if not held_path.exists() and held_path == DEFAULT_HELDOUT:
     held_path.parent.mkdir(parents=True, exist_ok=True)
     save_dataset(generate_grid_dataset(300, 0.0, 1002, progress=False), held_path)
 held = load_dataset(held_path)

@@ -15,9 +15,7 @@ case "$1" in
           HELD=runs/mc_sweep/heldout.npz OUT=colour_codes_uniform_ties_alpha1.json SEG=subgoal ;;
   alpha) [ -n "$2" ] && [ -d "$3" ] || { echo "usage: run_dev.sh alpha A STUDY_RUN" >&2; exit 2; }
          BACKBONE=$3 ALPHA=$2 THREADS=2 RUN=runs/alpha$2_$(basename "$3")/mc DSTAR=$3/data_Dstar.npz
-         HELD=runs/mc_sweep/heldout.npz OUT=colour_codes_$(basename "$3")_alpha$2.json SEG=subgoal
-         [ -f $HELD ] || python -c "import os; from hier_envs.datasets import generate_grid_dataset, save_dataset; os.makedirs('runs/mc_sweep', exist_ok=True)
-save_dataset(generate_grid_dataset(300, 0.0, 1002, progress=False), '$HELD')" || exit 1 ;;
+         HELD=runs/mc_sweep/heldout.npz OUT=colour_codes_$(basename "$3")_alpha$2.json SEG=subgoal ;;  # score_stops_dev.py writes HELD when missing
   *) echo "usage: run_dev.sh ties|alpha1|alpha A STUDY_RUN" >&2; exit 2 ;;
 esac
 export ALPHA THREADS RUN DSTAR BACKBONE
