@@ -549,6 +549,14 @@ def with_pretrain_batch_size(config: StudyConfig, batch_size: int) -> StudyConfi
     return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, batch_size=batch_size))
 
 
+def with_pretrain_seed(config: StudyConfig, seed: int) -> StudyConfig:
+    """``config`` with pretraining seed ``seed`` (model initialisation, train/validation split and
+    batch order) on the same D and D*: another backbone of the same preset, as the paper's 10
+    base models per environment (SPEC A§3.1; Fig. A1, A2 report medians over them).
+    ``PretrainConfig`` refuses anything but an int >= 0 (``ValueError`` naming its ``seed``)."""
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, seed=seed))
+
+
 def with_pretrain_weight_decay(config: StudyConfig, weight_decay: float) -> StudyConfig:
     """``config`` with AdamW weight decay ``weight_decay`` for pretraining.
 
@@ -598,6 +606,9 @@ def main(argv: list[str] | None = None) -> None:
                              "extended: use a new run dir")
     parser.add_argument("--pretrain-batch-size", type=int, default=None,
                         help="override the preset's pretraining batch (episodes; paper 1,024) (use a new run dir)")
+    parser.add_argument("--pretrain-seed", type=int, default=None,
+                        help="override the preset's pretraining seed (initialisation, validation split, batch order) "
+                             "for another backbone on the same D and D* (the paper trains 10) (use a new run dir)")
     parser.add_argument("--pretrain-weight-decay", type=float, default=None,
                         help="override the preset's pretraining AdamW weight decay (use a new run dir)")
     parser.add_argument("--pretrain-obs-loss-weight", type=float, default=None,
@@ -632,6 +643,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.pretrain_batch_size is not None:
             config = with_pretrain_batch_size(config, args.pretrain_batch_size)
+        if args.pretrain_seed is not None:
+            config = with_pretrain_seed(config, args.pretrain_seed)
     except (TypeError, ValueError) as error:
         parser.error(str(error))
     if args.pretrain_weight_decay is not None:

@@ -56,8 +56,8 @@ from agents.models.base_models import (
 from agents.models.hawk import HAWK_PRESETS, HawkSSM
 from agents.models.transformer import TRANSFORMER_PRESETS
 from agents.training_utils import (
-    CsvLog, apply_gradients, batch_to_device, check_numbers, check_positive_ints, check_same_config, check_same_inputs,
-    model_device, resolve_device, run_training_loop, set_threads,
+    CsvLog, apply_gradients, batch_to_device, check_non_negative_ints, check_numbers, check_positive_ints,
+    check_same_config, check_same_inputs, model_device, resolve_device, run_training_loop, set_threads,
 )
 from hier_envs.datasets import EpisodeDataset
 
@@ -144,6 +144,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, ("train_steps", "batch_size", "eval_every", "checkpoint_every", "length_buckets",
                                    "val_max_episodes"))
+        check_non_negative_ints(self, ("seed",))
         check_numbers(self, {"val_fraction": "(0, 1)", "lr_final_fraction": "[0, 1]", "learning_rate": "> 0",
                              "weight_decay": ">= 0", "obs_loss_weight": ">= 0"})
         if self.lr_schedule not in LR_SCHEDULES:

@@ -329,6 +329,23 @@ def test_pretrain_batch_size_override_changes_only_the_batch(capsys):
     assert "PretrainConfig.batch_size" in capsys.readouterr().err
 
 
+def test_pretrain_seed_override_changes_only_the_pretraining_seed(capsys):
+    """``--pretrain-seed``: another backbone of the preset on the same D and D* (the paper's 10
+    base models); a negative, fractional or non-int seed is refused naming the field."""
+    from agents.base_model_study import main, with_pretrain_seed
+
+    base = STUDY_PRESETS["smoke"]
+    config = with_pretrain_seed(base, 7)
+    assert config.pretrain == dataclasses.replace(base.pretrain, seed=7)
+    assert config.data == base.data and config.controllers == base.controllers and config.probes == base.probes
+    for bad in (-1, 2.5, "3", True, None):
+        with pytest.raises(ValueError, match=r"PretrainConfig\.seed must be a non-negative int"):
+            with_pretrain_seed(base, bad)
+    with pytest.raises(SystemExit):
+        main(["--preset", "smoke", "--pretrain-seed", "-2"])
+    assert "PretrainConfig.seed" in capsys.readouterr().err
+
+
 def test_data_epsilon_override_changes_only_d_and_is_refused_for_the_ant(capsys):
     """``--data-epsilon`` (Fig. A2's expert-noise axis; the paper's default ε = 0): only D's ε
     changes, D* stays at ε = 0 by construction; a bad value or the ant study is refused."""
