@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from agents.controllers import evaluate_subgoal_controllers, load_subgoal_controllers
+from agents.checkpoints import load_checkpoint
+from agents.controllers import SUBGOAL_CONTROLLERS_KIND, evaluate_subgoal_controllers, load_subgoal_controllers
 from agents.models.controller import freeze
 from agents.pretrain import load_base_model
 from agents.training_utils import machine_description, write_text_atomic
@@ -32,7 +33,7 @@ def main() -> None:
     model = freeze(load_base_model(base_model_path))
     rows = []
     for path in controller_paths:
-        record = torch.load(path, map_location="cpu", weights_only=False)
+        record = load_checkpoint(path, expected_kind=SUBGOAL_CONTROLLERS_KIND)  # verified read, for layer and seed
         layer = int(record["layer"])
         controllers = freeze(load_subgoal_controllers(path, model.config.width, expect_base_model=model))
         row = {"controllers": path, "layer": layer, "seed": record["config"]["seed"]}
